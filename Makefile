@@ -1,0 +1,36 @@
+# pushgrowth: `make demo` and `make test` are all a new user needs; both create the virtualenv on first use.
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+PUSHGROWTH_HOME ?= $(CURDIR)/.pushgrowth
+export PUSHGROWTH_HOME
+STAMP := $(VENV)/.installed
+
+.PHONY: install demo test dev lock bench clean
+
+install: $(STAMP)
+
+$(STAMP): requirements.lock pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q uv==0.13.8
+	$(BIN)/uv pip install -q --python $(BIN)/python -r requirements.lock
+	$(BIN)/uv pip install -q --python $(BIN)/python --no-deps -e .
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/pushgrowth demo
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+dev: $(STAMP)
+	$(BIN)/pushgrowth dev
+
+bench: $(STAMP)
+	$(BIN)/pushgrowth bench sim --users 1000000
+
+lock:
+	$(BIN)/uv pip compile --python-version 3.11 requirements.in -o requirements.lock -q --no-header
+
+clean:
+	rm -rf $(PUSHGROWTH_HOME)

@@ -1,0 +1,1 @@
+"""pushgrowth: a self-learning growth engine for recurring push campaigns."""
