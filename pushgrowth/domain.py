@@ -13,6 +13,10 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 PLAN_DAYS = 7
 """A plan covers the seven days starting on its decision date; the campaign does not re-decide the user before."""
@@ -207,3 +211,42 @@ def plan_send_offsets(decision_date: dt.date, send_weekday: int, frequency: int)
     first = (send_weekday - decision_date.weekday()) % PLAN_DAYS
     spacing = PLAN_DAYS // frequency if frequency > 1 else 0
     return tuple(sorted({(first + k * spacing) % PLAN_DAYS for k in range(frequency)}))
+
+
+@dataclass(frozen=True)
+class ActionSpace:
+    """The options of one campaign along the five decision dimensions; a joint action picks one of each.
+
+    Templates are (template_id, tone) pairs; the value proposition is the campaign's own. Hours are local send
+    hours already cleared of quiet hours, weekdays are 0 (Monday) to 6.
+    """
+
+    value_proposition: str
+    coupon_kind: str
+    coupon_values: tuple[float, ...]
+    templates: tuple[tuple[str, str], ...]
+    hours: tuple[int, ...]
+    weekdays: tuple[int, ...]
+    frequencies: tuple[int, ...]
+    coupon_cap: float = 0.0
+
+    @property
+    def size(self) -> int:
+        return (len(self.coupon_values) * len(self.templates) * len(self.hours) * len(self.weekdays)
+                * len(self.frequencies))
+
+    def joint_actions(self) -> pd.DataFrame:
+        """Every joint action as a row with the World's action columns (and `template_id`)."""
+        import itertools
+
+        import pandas as pd
+
+        rows = itertools.product(self.coupon_values, self.templates, self.hours, self.weekdays, self.frequencies)
+        frame = pd.DataFrame(
+            [(c, t[0], t[1], h, w, f) for c, t, h, w, f in rows],
+            columns=["coupon_value", "template_id", "tone", "send_hour", "send_weekday", "frequency"],
+        )
+        frame.insert(0, "coupon_kind", [self.coupon_kind if v > 0 else "none" for v in frame["coupon_value"]])
+        frame["coupon_cap"] = self.coupon_cap
+        frame["value_proposition"] = self.value_proposition
+        return frame
