@@ -19,6 +19,8 @@ from pushgrowth.landing.zone import write_drop
 from pushgrowth.sim import World, WorldConfig
 
 SENSOR_NAME = "landing_zone_sensor"
+QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+"""Runs log every event to the instance (the UI shows them); the terminal only gets warnings."""
 DAGSTER_YAML = """# Written by pushgrowth: the Dagster instance of this home folder (SQLite storage beside this file).
 telemetry:
   enabled: false
@@ -107,7 +109,7 @@ class Loop:
         for request in sensor_result.run_requests or []:
             tags = {**request.tags, "dagster/run_key": request.run_key, "dagster/sensor_name": SENSOR_NAME}
             outcome = job.execute_in_process(partition_key=request.partition_key, instance=self.instance,
-                                             tags=tags, raise_on_error=False)
+                                             tags=tags, raise_on_error=False, run_config=QUIET)
             label = str(request.partition_key)
             result.runs.append(label)
             if not outcome.success:

@@ -80,6 +80,7 @@ def _deliver(
     due = q[send_day <= t].sort_values(["send_hour_local", "idempotency_key"], kind="stable")
     state.queue = q[send_day > t].reset_index(drop=True)
     n = len(due)
+    state.processed_keys.update(due["idempotency_key"].tolist())
     idx = state.user_index(due["user_id"].to_numpy(np.int64))
     known = idx >= 0
     safe = np.where(known, idx, 0)
@@ -113,7 +114,6 @@ def _deliver(
     p_open = R.open_probability(pop, calib, d_idx, hour[delivered], np.full(len(d_idx), date.weekday()),
                                 tone, vp, has_coupon, n7)
     opened = rng.random(len(d_idx)) < p_open
-    state.delivered_keys.update(dd["idempotency_key"].tolist())
 
     # coupons go to the wallet (the latest push wins); opening the push makes the user aware of it
     ref = np.full(len(d_idx), -1, dtype=np.int64)

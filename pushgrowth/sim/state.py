@@ -51,7 +51,7 @@ class CountryState:
     queue: pd.DataFrame = field(default_factory=lambda: empty_frame(QUEUE_COLUMNS))
     pending: pd.DataFrame = field(default_factory=lambda: empty_frame(PENDING_COLUMNS))
     refs: pd.DataFrame = field(default_factory=lambda: empty_frame(REF_COLUMNS))
-    delivered_keys: set[str] = field(default_factory=set)
+    processed_keys: set[str] = field(default_factory=set)
 
     @property
     def id_base(self) -> int:

@@ -92,7 +92,7 @@ class World:
         for code, rows in outbox.groupby("country", sort=True):
             state = self._state(str(code))
             rows = rows.drop_duplicates("idempotency_key")
-            seen = state.delivered_keys | set(state.queue["idempotency_key"].tolist())
+            seen = state.processed_keys | set(state.queue["idempotency_key"].tolist())
             fresh = rows[~rows["idempotency_key"].isin(seen)]
             duplicates += len(rows) - len(fresh)
             frame = fresh[list(QUEUE_COLUMNS)].astype(QUEUE_COLUMNS)
