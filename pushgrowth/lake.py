@@ -17,6 +17,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 
+SCRATCH = ".scratch"
+
+
 def partition_dir(lake: Path, dataset: str, country: str, date: dt.date) -> Path:
     return Path(lake) / dataset / f"country={country}" / f"date={date.isoformat()}"
 
@@ -25,12 +28,19 @@ def write_partition(lake: Path, dataset: str, country: str, date: dt.date, table
     """Replace the partition's content with `table`; returns the partition's Parquet file."""
     target = partition_dir(lake, dataset, country, date)
     target.parent.mkdir(parents=True, exist_ok=True)
-    staging = target.with_name(f".{target.name}.{uuid.uuid4().hex}.tmp")
+    # staging and retired folders live outside the dataset, where no reader's glob can see a half-written file
+    scratch = Path(lake) / SCRATCH
+    scratch.mkdir(parents=True, exist_ok=True)
+    staging = scratch / f"{uuid.uuid4().hex}.tmp"
     staging.mkdir()
-    pq.write_table(table, staging / "part-0.parquet", compression="zstd")
+    try:
+        pq.write_table(table, staging / "part-0.parquet", compression="zstd")
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
     retired = None
     if target.exists():
-        retired = target.with_name(f".{target.name}.{uuid.uuid4().hex}.old")
+        retired = scratch / f"{uuid.uuid4().hex}.old"
         os.replace(target, retired)
     os.replace(staging, target)
     if retired is not None:

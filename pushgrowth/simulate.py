@@ -19,6 +19,7 @@ from pushgrowth.landing.zone import write_drop
 from pushgrowth.sim import World, WorldConfig
 
 SENSOR_NAME = "landing_zone_sensor"
+REFRESH_JOB = "daily_refresh_job"
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 """Runs log every event to the instance (the UI shows them); the terminal only gets warnings."""
 DAGSTER_YAML = """# Written by pushgrowth: the Dagster instance of this home folder (SQLite storage beside this file).
@@ -106,12 +107,16 @@ class Loop:
                                           repository_def=self.defs.get_repository_def())
         sensor_result = self.sensor.evaluate_tick(context)
         job = self.defs.resolve_job_def(self.sensor.job_name)
+        refresh = self.defs.resolve_job_def(REFRESH_JOB)
         for request in sensor_result.run_requests or []:
             tags = {**request.tags, "dagster/run_key": request.run_key, "dagster/sensor_name": SENSOR_NAME}
-            outcome = job.execute_in_process(partition_key=request.partition_key, instance=self.instance,
-                                             tags=tags, raise_on_error=False, run_config=QUIET)
             label = str(request.partition_key)
             result.runs.append(label)
+            outcome = job.execute_in_process(partition_key=request.partition_key, instance=self.instance,
+                                             tags=tags, raise_on_error=False, run_config=QUIET)
+            if outcome.success:  # what the daemon's automation does after a raw load: refresh downstream
+                outcome = refresh.execute_in_process(partition_key=request.partition_key, instance=self.instance,
+                                                     raise_on_error=False, run_config=QUIET)
             if not outcome.success:
                 result.failures.append(f"{label}: {_failure_message(outcome)}")
         self.cursor = sensor_result.cursor

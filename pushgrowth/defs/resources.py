@@ -1,10 +1,14 @@
 """Resources shared by every concern: where the home folder is."""
 
-from __future__ import annotations
+
+import sys
+from pathlib import Path
 
 import dagster as dg
+from dagster_dbt import DbtCliResource
 
 from pushgrowth.home import Home
+from pushgrowth.transform import DBT_PROJECT_DIR
 
 
 class HomeResource(dg.ConfigurableResource):
@@ -19,4 +23,8 @@ class HomeResource(dg.ConfigurableResource):
 
 @dg.definitions
 def resources() -> dg.Definitions:
-    return dg.Definitions(resources={"home": HomeResource()})
+    return dg.Definitions(resources={
+        "home": HomeResource(),
+        "dbt": DbtCliResource(project_dir=str(DBT_PROJECT_DIR), profiles_dir=str(DBT_PROJECT_DIR),
+                              dbt_executable=str(Path(sys.executable).with_name("dbt"))),
+    })

@@ -1,0 +1,29 @@
+with source as (
+    select * from {{ source('raw', 'users') }}
+),
+
+renamed as (
+    select
+        country,
+        snapshot_date as date,
+        user_id,
+        first_name,
+        signup_date,
+        platform,
+        region,
+        timezone,
+        push_opt_in,
+        mp_user,
+        category_interest,
+        lifetime_orders,
+        lifetime_gmv,
+        last_session_date,
+        last_order_date
+    from source
+),
+
+final as (
+    select * from renamed
+)
+
+select * from final

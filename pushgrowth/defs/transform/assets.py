@@ -1,0 +1,50 @@
+"""dbt models as Dagster assets: staging -> intermediate -> marts, built one (date, country) partition per run."""
+
+import json
+import os
+from collections.abc import Mapping
+from typing import Any
+
+import dagster as dg
+from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets
+
+from pushgrowth.defs.partitions import country_and_date, country_day_partitions
+from pushgrowth.defs.resources import HomeResource
+from pushgrowth.transform import DBT_PROJECT_DIR, dbt_vars, export_marts
+
+dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
+dbt_project.prepare_if_dev()
+if not dbt_project.manifest_path.exists():  # a fresh checkout: parse once so the definitions can load
+    dbt_project.preparer.prepare(dbt_project)
+
+LAYER_GROUPS = {"staging": "staging", "intermediate": "intermediate", "marts": "marts"}
+
+
+class Translator(DagsterDbtTranslator):
+    """Groups follow the dbt folders; sources map to the raw_* assets through their `meta.dagster.asset_key`."""
+
+    def get_asset_spec(self, manifest: Mapping[str, Any], unique_id: str, project: DbtProject | None):
+        spec = super().get_asset_spec(manifest, unique_id, project)
+        node = manifest["nodes"].get(unique_id) or manifest["sources"].get(unique_id, {})
+        folder = next((p for p in node.get("fqn", [])[1:-1] if p in LAYER_GROUPS), None)
+        if not folder:
+            return spec
+        # follow upstream partitions as they land, but never past a failed blocking check
+        return spec.replace_attributes(group_name=LAYER_GROUPS[folder],
+                                       automation_condition=dg.AutomationCondition.eager())
+
+
+@dbt_assets(
+    manifest=dbt_project.manifest_path,
+    project=dbt_project,
+    partitions_def=country_day_partitions,
+    dagster_dbt_translator=Translator(),
+    pool="warehouse",
+)
+def dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, home: HomeResource):
+    country, date = country_and_date(context)
+    os.environ["PUSHGROWTH_HOME"] = str(home.home.root)  # dbt's profile and sources read it
+    args = ["build", "--vars", json.dumps(dbt_vars(country, date))]
+    yield from dbt.cli(args, context=context).stream()
+    rows = export_marts(home.home.warehouse, home.home.lake, country, date)
+    context.log.info(f"exported marts to the lake for {country} {date}: {rows}")

@@ -1,0 +1,40 @@
+"""Plain helpers around the dbt project: partition vars and the Parquet hand-off of marts.
+
+DuckDB allows one writer per file. dbt is the warehouse's only writer, and its runs share a single-slot pool;
+Python assets never open the warehouse while dbt may write it: after each dbt build, the marts they read are
+exported, one partition at a time, to the lake (`lake/marts/<model>/country=<C>/date=<D>/part-0.parquet`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+
+from pushgrowth.lake import write_partition
+
+DBT_PROJECT_DIR = Path(__file__).resolve().parents[1] / "dbt_project"
+EXPORTED_MARTS = ("user_features", "lifecycle_segments")
+"""Marts that Python assets read, exported to the lake after each build."""
+
+
+def dbt_vars(country: str, date: dt.date) -> dict[str, str]:
+    """The vars that make dbt build exactly one (country, date) partition."""
+    if not country or not country.isupper():
+        raise ValueError(f"dbt_vars: country must be a site code like 'MLB', got {country!r}")
+    return {"country": country, "date": date.isoformat()}
+
+
+def export_marts(warehouse: Path, lake: Path, country: str, date: dt.date,
+                 models: tuple[str, ...] = EXPORTED_MARTS) -> dict[str, int]:
+    """Copy one partition of each mart from the warehouse to the lake; returns rows per model."""
+    rows = {}
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        for model in models:
+            query = f"select * from main.{model} where country = $country and date = $date order by all"
+            table: pa.Table = con.sql(query, params={"country": country, "date": date}).to_arrow_table()
+            write_partition(lake, f"marts/{model}", country, date, table)
+            rows[model] = table.num_rows
+    return rows
