@@ -16,7 +16,7 @@ import pyarrow as pa
 from pushgrowth.lake import write_partition
 
 DBT_PROJECT_DIR = Path(__file__).resolve().parents[1] / "dbt_project"
-EXPORTED_MARTS = ("user_features", "lifecycle_segments")
+EXPORTED_MARTS = ("user_features", "lifecycle_segments", "decision_log")
 """Marts that Python assets read, exported to the lake after each build."""
 
 

@@ -43,3 +43,9 @@
 {% macro as_of_date() -%}
   {%- if var('date') is not none -%} date '{{ var("date") }}' {%- else -%} (select max(date) from {{ ref('stg_users') }}) {%- endif -%}
 {%- endmacro %}
+
+{% macro take_rate(country_column) -%}
+  case {{ country_column }}
+  {%- for code, rate in var('take_rate').items() %} when '{{ code }}' then {{ rate }}{% endfor %}
+  end
+{%- endmacro %}

@@ -8,6 +8,7 @@ from typing import Any
 import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets
 
+from pushgrowth import decisions
 from pushgrowth.defs.partitions import country_and_date, country_day_partitions
 from pushgrowth.defs.resources import HomeResource
 from pushgrowth.transform import DBT_PROJECT_DIR, dbt_vars, export_marts
@@ -44,6 +45,7 @@ class Translator(DagsterDbtTranslator):
 def dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, home: HomeResource):
     country, date = country_and_date(context)
     os.environ["PUSHGROWTH_HOME"] = str(home.home.root)  # dbt's profile and sources read it
+    decisions.ensure_dataset(home.home.lake)
     args = ["build", "--vars", json.dumps(dbt_vars(country, date))]
     yield from dbt.cli(args, context=context).stream()
     rows = export_marts(home.home.warehouse, home.home.lake, country, date)
