@@ -57,3 +57,22 @@ def read_partition(lake: Path, dataset: str, country: str, date: dt.date) -> pa.
 
 def dataset_glob(lake: Path, dataset: str) -> str:
     return str(Path(lake) / dataset / "*" / "*" / "*.parquet")
+
+
+def write_table(lake: Path, dataset: str, name: str, table: pa.Table) -> Path:
+    """Replace an unpartitioned table `<lake>/<dataset>/<name>.parquet` atomically."""
+    target = Path(lake) / dataset / f"{name}.parquet"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    scratch = Path(lake) / SCRATCH
+    scratch.mkdir(parents=True, exist_ok=True)
+    staging = scratch / f"{uuid.uuid4().hex}.parquet"
+    pq.write_table(table, staging, compression="zstd")
+    os.replace(staging, target)
+    return target
+
+
+def read_table(lake: Path, dataset: str, name: str) -> pa.Table:
+    path = Path(lake) / dataset / f"{name}.parquet"
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: {dataset}/{name} has not been materialized")
+    return pq.read_table(path)

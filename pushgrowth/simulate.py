@@ -19,6 +19,7 @@ from pushgrowth.landing.zone import write_drop
 from pushgrowth.sim import World, WorldConfig
 
 SENSOR_NAME = "landing_zone_sensor"
+CATALOG_SENSOR = "catalog_change_sensor"
 REFRESH_JOB = "daily_refresh_job"
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 """Runs log every event to the instance (the UI shows them); the terminal only gets warnings."""
@@ -78,17 +79,17 @@ class SimulationResult:
 
 
 class Loop:
-    """The closed loop over one home folder: a World, the Dagster definitions and instance, the sensor cursor."""
+    """The closed loop over one home folder: a World, the Dagster definitions and instance, the sensor cursors."""
 
     def __init__(self, home: Home, world: World):
+        prepare_dagster_home(home)
         from pushgrowth.definitions import defs  # imported here: DAGSTER_HOME must be set first
 
         self.home, self.world, self.defs = home, world, defs
-        prepare_dagster_home(home)
         self.instance = dg.DagsterInstance.get()
-        self.sensor = defs.resolve_sensor_def(SENSOR_NAME)
         self.cursor_file = home.root / "simulate_cursor.json"
-        self.cursor = self.cursor_file.read_text() if self.cursor_file.exists() else None
+        self.cursors: dict[str, str | None] = (json.loads(self.cursor_file.read_text())
+                                               if self.cursor_file.exists() else {})
 
     def day(self) -> DayResult:
         date = self.world.today
@@ -97,31 +98,33 @@ class Loop:
         for country, tables in extracts.items():
             write_drop(self.home.landing, country, date, tables)
             result.rows[country] = {name: t.num_rows for name, t in tables.items()}
-        self.run_sensor(result)
+        self.tick(CATALOG_SENSOR, result)
+        self.tick(SENSOR_NAME, result, then=REFRESH_JOB)
         self.world.save(self.home.world)
         return result
 
-    def run_sensor(self, result: DayResult) -> None:
-        context = dg.build_sensor_context(instance=self.instance, cursor=self.cursor, sensor_name=SENSOR_NAME,
-                                          resources=self.defs.resources,
+    def tick(self, sensor_name: str, result: DayResult, then: str | None = None) -> None:
+        """Evaluate a sensor as the daemon would and run what it requests (and `then`, on success)."""
+        sensor = self.defs.resolve_sensor_def(sensor_name)
+        context = dg.build_sensor_context(instance=self.instance, cursor=self.cursors.get(sensor_name),
+                                          sensor_name=sensor_name, resources=self.defs.resources,
                                           repository_def=self.defs.get_repository_def())
-        sensor_result = self.sensor.evaluate_tick(context)
-        job = self.defs.resolve_job_def(self.sensor.job_name)
-        refresh = self.defs.resolve_job_def(REFRESH_JOB)
+        sensor_result = sensor.evaluate_tick(context)
+        job = self.defs.resolve_job_def(sensor.job_name)
         for request in sensor_result.run_requests or []:
-            tags = {**request.tags, "dagster/run_key": request.run_key, "dagster/sensor_name": SENSOR_NAME}
-            label = str(request.partition_key)
+            tags = {**request.tags, "dagster/run_key": request.run_key, "dagster/sensor_name": sensor_name}
+            label = str(request.partition_key or job.name)
             result.runs.append(label)
             outcome = job.execute_in_process(partition_key=request.partition_key, instance=self.instance,
                                              tags=tags, raise_on_error=False, run_config=QUIET)
-            if outcome.success:  # what the daemon's automation does after a raw load: refresh downstream
-                outcome = refresh.execute_in_process(partition_key=request.partition_key, instance=self.instance,
-                                                     raise_on_error=False, run_config=QUIET)
+            if outcome.success and then:  # what automation does after a raw load: refresh downstream
+                outcome = self.defs.resolve_job_def(then).execute_in_process(
+                    partition_key=request.partition_key, instance=self.instance, raise_on_error=False,
+                    run_config=QUIET)
             if not outcome.success:
                 result.failures.append(f"{label}: {_failure_message(outcome)}")
-        self.cursor = sensor_result.cursor
-        if self.cursor is not None:
-            self.cursor_file.write_text(self.cursor)
+        self.cursors[sensor_name] = sensor_result.cursor
+        self.cursor_file.write_text(json.dumps(self.cursors))
 
 
 def _failure_message(outcome: dg.ExecuteInProcessResult) -> str:

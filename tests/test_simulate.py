@@ -25,7 +25,7 @@ def run(tmp_path_factory):
 def test_each_drop_is_loaded_once_through_dagster(run):
     home, result = run
     assert not result.failures
-    assert [d.runs for d in result.days] == [["MLA|2026-09-01", "MLB|2026-09-01"],
+    assert [d.runs for d in result.days] == [["catalog_job", "MLA|2026-09-01", "MLB|2026-09-01"],
                                             ["MLA|2026-09-02", "MLB|2026-09-02"]]
     instance = dg.DagsterInstance.get()
     records = instance.get_run_records(dg.RunsFilter(tags={"dagster/sensor_name": "landing_zone_sensor"}))
@@ -38,7 +38,7 @@ def test_each_drop_is_loaded_once_through_dagster(run):
 def test_summary_json_counts_what_was_delivered(run):
     home, result = run
     summary = json.loads((home.reports / "summary.json").read_text())
-    assert summary["days"] == 2 and summary["runs"] == 4 and summary["failures"] == []
+    assert summary["days"] == 2 and summary["runs"] == 5 and summary["failures"] == []
     orders = sum(d.rows["MLA"]["orders"] for d in result.days)
     assert summary["countries"]["MLA"]["raw_rows"]["orders"] == orders
 

@@ -259,6 +259,7 @@ def _signups(state: CountryState, calib: CountryCalibration, date: dt.date, rng:
 
 
 def _users_snapshot(state: CountryState, date: dt.date) -> pa.Table:
+    """The snapshot owns its data: Arrow would otherwise wrap the live state arrays without copying them."""
     pop, n = state.pop, state.pop.n
     epoch = np.datetime64("1970-01-01", "D")
 
@@ -268,12 +269,13 @@ def _users_snapshot(state: CountryState, date: dt.date) -> pa.Table:
     regions = [r.code for r in state.country.regions]
     return _table("users", {
         "snapshot_date": pa.array(np.full(n, np.datetime64(date, "D")), type=pa.date32()),
-        "user_id": pop.user_id, "country": pa.array([state.code]).take(np.zeros(n, dtype=np.int64)),
+        "user_id": pop.user_id.copy(), "country": pa.array([state.code]).take(np.zeros(n, dtype=np.int64)),
         "first_name": _labels(pop.first_name, FIRST_NAMES[state.country.language]),
         "signup_date": dates(pop.signup_day), "platform": _labels(pop.platform, PLATFORMS),
         "region": _labels(pop.region, regions), "timezone": _labels(pop.tz, state.country.timezones),
-        "push_opt_in": pop.push_opt_in, "mp_user": pop.mp_user, "category_interest": _labels(pop.category, CATEGORIES),
-        "lifetime_orders": pop.lifetime_orders, "lifetime_gmv": np.round(pop.lifetime_gmv, 2),
+        "push_opt_in": pop.push_opt_in.copy(), "mp_user": pop.mp_user.copy(),
+        "category_interest": _labels(pop.category, CATEGORIES),
+        "lifetime_orders": pop.lifetime_orders.copy(), "lifetime_gmv": np.round(pop.lifetime_gmv, 2),
         "last_session_date": dates(pop.last_session_day), "last_order_date": dates(pop.last_order_day),
     })
 

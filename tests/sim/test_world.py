@@ -133,3 +133,14 @@ def test_config_rejects_unknown_countries():
         WorldConfig(users={"XXX": 10})
     with pytest.raises(ValueError, match="not simulated"):
         small_world(countries=("MLA",)).population("MLB")
+
+
+def test_extracts_of_a_day_do_not_change_when_the_world_moves_on():
+    world = small_world(seed=6)
+    day1 = world.step()
+    frozen = {c: {t: tb.to_pandas() for t, tb in tables.items()} for c, tables in day1.items()}
+    for _ in range(3):
+        world.step()
+    for country, tables in day1.items():
+        for name, table in tables.items():
+            pd.testing.assert_frame_equal(table.to_pandas(), frozen[country][name], obj=f"{country}.{name}")

@@ -9,7 +9,7 @@ DAILY_GROUPS = ("staging", "intermediate", "marts")
 
 daily_refresh_job = dg.define_asset_job(
     "daily_refresh_job",
-    selection=dg.AssetSelection.groups(*DAILY_GROUPS),
+    selection=dg.AssetSelection.groups(*DAILY_GROUPS) | dg.AssetSelection.assets("budget_ledger"),
     partitions_def=country_day_partitions,
     description="dbt models and everything after them for one country-day, once its raw extracts are loaded.",
 )

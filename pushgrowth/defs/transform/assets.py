@@ -31,8 +31,8 @@ class Translator(DagsterDbtTranslator):
         if not folder:
             return spec
         # follow upstream partitions as they land, but never past a failed blocking check
-        return spec.replace_attributes(group_name=LAYER_GROUPS[folder],
-                                       automation_condition=dg.AutomationCondition.eager())
+        condition = dg.AutomationCondition.eager() & dg.AutomationCondition.all_deps_blocking_checks_passed()
+        return spec.replace_attributes(group_name=LAYER_GROUPS[folder], automation_condition=condition)
 
 
 @dbt_assets(

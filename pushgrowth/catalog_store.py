@@ -1,0 +1,32 @@
+"""The published catalog: the last valid catalog's flat tables in `<lake>/catalog/`, with its version.
+
+Assignments and dbt read the published catalog, never the YAML files directly, so an invalid edit cannot reach
+users: the catalog asset publishes only a catalog without problems, and its blocking check reports the rest.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pyarrow as pa
+
+from pushgrowth.campaigns import Catalog, catalog_frames
+from pushgrowth.lake import write_table
+
+DATASET = "catalog"
+
+
+def publish(catalog: Catalog, lake: Path) -> dict[str, int]:
+    """Write every frame of a valid catalog, then its version last; returns rows per frame."""
+    rows = {}
+    for name, frame in catalog_frames(catalog).items():
+        write_table(lake, DATASET, name, pa.Table.from_pandas(frame, preserve_index=False))
+        rows[name] = len(frame)
+    (Path(lake) / DATASET / "VERSION.json").write_text(json.dumps({"version": catalog.version, "rows": rows}))
+    return rows
+
+
+def published_version(lake: Path) -> str | None:
+    path = Path(lake) / DATASET / "VERSION.json"
+    return json.loads(path.read_text())["version"] if path.exists() else None

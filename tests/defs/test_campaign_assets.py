@@ -1,0 +1,106 @@
+"""The catalog asset publishes only valid catalogs; its blocking check stops what depends on it."""
+
+import datetime as dt
+import shutil
+from pathlib import Path
+
+import dagster as dg
+import pandas as pd
+import pyarrow as pa
+import pytest
+
+from pushgrowth.campaigns import catalog_hash
+from pushgrowth.catalog_path import default_catalog_path
+from pushgrowth.catalog_store import published_version
+from pushgrowth.defs.campaigns.assets import budget_ledger_asset, campaign_catalog, catalog_is_valid
+from pushgrowth.defs.campaigns.sensors import catalog_change_sensor
+from pushgrowth.defs.resources import HomeResource
+from pushgrowth.home import Home
+from pushgrowth.lake import read_partition, read_table, write_partition
+
+
+@pytest.fixture
+def catalog_dir(tmp_path, monkeypatch) -> Path:
+    folder = tmp_path / "catalog"
+    shutil.copytree(default_catalog_path(), folder)
+    monkeypatch.setenv("PUSHGROWTH_CATALOG", str(folder))
+    return folder
+
+
+@dg.asset(deps=[campaign_catalog])
+def assignments_stand_in() -> None:
+    """Stands for what reads the catalog downstream (daily assignments)."""
+
+
+def _run(home: Home):
+    return dg.materialize([campaign_catalog, catalog_is_valid, assignments_stand_in],
+                          resources={"home": HomeResource(root=str(home.root))}, raise_on_error=False)
+
+
+def test_a_valid_catalog_is_published_with_its_hash_as_version(tmp_path, catalog_dir):
+    home = Home.from_env(tmp_path / "home")
+    result = _run(home)
+    assert result.success
+    materialization = result.asset_materializations_for_node("campaign_catalog")[0]
+    assert materialization.metadata["version"].value == catalog_hash(catalog_dir)
+    assert materialization.tags["dagster/data_version"] == catalog_hash(catalog_dir)
+    campaigns = read_table(home.lake, "catalog", "campaigns").to_pandas()
+    assert len(campaigns) >= 80 and set(campaigns["country"]) == {"MLA", "MLB", "MLM"}
+    assert published_version(home.lake) == catalog_hash(catalog_dir)
+    assert "mlb-frete-gratis-primeira-compra" in materialization.metadata["active_campaigns"].value
+
+
+def test_an_invalid_edit_is_not_published_and_blocks_downstream(tmp_path, catalog_dir):
+    home = Home.from_env(tmp_path / "home")
+    assert _run(home).success
+    good = published_version(home.lake)
+    mlb = catalog_dir / "MLB.yaml"
+    mlb.write_text(mlb.read_text().replace("shares: {holdout: 0.1, bau: 0.45, bandit: 0.45}",
+                                           "shares: {holdout: 0.1, bau: 0.5, bandit: 0.45}", 1))
+    result = _run(home)
+    check = result.get_asset_check_evaluations()[0]
+    assert not check.passed
+    details = check.metadata["details"].value
+    assert "MLB.yaml" in details and "shares" in details
+    assert published_version(home.lake) == good  # the last valid catalog stays in force
+    assert not result.asset_materializations_for_node("assignments_stand_in")
+
+
+def test_the_sensor_requests_a_run_when_the_catalog_changes(catalog_dir):
+    first = catalog_change_sensor(dg.build_sensor_context())
+    assert len(first.run_requests) == 1
+    again = catalog_change_sensor(dg.build_sensor_context(cursor=first.cursor))
+    assert not again.run_requests
+    (catalog_dir / "MLM.yaml").write_text((catalog_dir / "MLM.yaml").read_text() + "\n# reviewed\n")
+    edited = catalog_change_sensor(dg.build_sensor_context(cursor=first.cursor))
+    assert len(edited.run_requests) == 1 and edited.cursor != first.cursor
+
+
+def test_budget_ledger_sums_the_month_so_far(tmp_path, catalog_dir):
+    home = Home.from_env(tmp_path / "home")
+    campaign = "mlb-frete-gratis-primeira-compra"
+
+    def redemptions(day: dt.date, amounts: list[float]) -> pa.Table:
+        n = len(amounts)
+        return pa.Table.from_pandas(pd.DataFrame({
+            "redemption_id": range(n), "order_id": range(n), "user_id": range(n), "trace_id": ["t"] * n,
+            "campaign_id": [campaign] * n, "coupon_code": ["C"] * n, "discount_amount": amounts,
+            "redeemed_at_utc": pd.to_datetime([f"{day} 15:00"] * n, utc=True), "country": ["MLB"] * n,
+        }), preserve_index=False)
+
+    write_partition(home.lake, "raw/coupon_redemptions", "MLB", dt.date(2026, 8, 31), redemptions(
+        dt.date(2026, 8, 31), [999.0]))
+    write_partition(home.lake, "raw/coupon_redemptions", "MLB", dt.date(2026, 9, 1), redemptions(
+        dt.date(2026, 9, 1), [15.0, 20.0]))
+    write_partition(home.lake, "raw/coupon_redemptions", "MLB", dt.date(2026, 9, 2), redemptions(
+        dt.date(2026, 9, 2), [10.0]))
+    key = dg.MultiPartitionKey({"country": "MLB", "date": "2026-09-02"})
+    result = dg.materialize([budget_ledger_asset], partition_key=key,
+                            resources={"home": HomeResource(root=str(home.root))})
+    ledger = read_partition(home.lake, "budget_ledger", "MLB", dt.date(2026, 9, 2)).to_pandas()
+    row = ledger[(ledger["campaign_id"] == campaign) & (ledger["month"] == dt.date(2026, 9, 1))].iloc[0]
+    assert row["committed"] == pytest.approx(45.0)  # cost share 1.0; August's redemption is another month
+    assert row["remaining"] == pytest.approx(110_000 - 45.0)
+    assert row["pace"] == pytest.approx(2 / 30)
+    assert set(ledger["country"]) == {"MLB"}
+    assert result.asset_materializations_for_node("budget_ledger")[0].metadata["committed"].value >= 45.0
