@@ -96,8 +96,10 @@ def dev() -> None:
 
     home = Home.from_env()
     prepare_dagster_home(home)
-    env = {**os.environ, "DAGSTER_HOME": str(home.dagster), "PUSHGROWTH_HOME": str(home.root)}
-    dagster = Path(sys.executable).with_name("dagster")
+    bin_dir = Path(sys.executable).parent
+    env = {**os.environ, "DAGSTER_HOME": str(home.dagster), "PUSHGROWTH_HOME": str(home.root),
+           "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"}
+    dagster = bin_dir / "dagster"
     console.print(f"Dagster UI on http://127.0.0.1:3000 (DAGSTER_HOME={home.dagster})")
     raise typer.Exit(subprocess.call([str(dagster), "dev", "-w", str(REPO / "workspace.yaml"), "-h", "127.0.0.1",
                                       "-p", "3000"], cwd=REPO, env=env))

@@ -8,6 +8,9 @@ exported, one partition at a time, to the lake (`lake/marts/<model>/country=<C>/
 from __future__ import annotations
 
 import datetime as dt
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import duckdb
@@ -16,8 +19,23 @@ import pyarrow as pa
 from pushgrowth.lake import write_partition
 
 DBT_PROJECT_DIR = Path(__file__).resolve().parents[1] / "dbt_project"
+DBT_EXECUTABLE = str(Path(sys.executable).with_name("dbt"))
+"""The dbt installed beside this Python: PATH may not include the virtualenv's bin folder."""
 EXPORTED_MARTS = ("user_features", "lifecycle_segments", "decision_log")
 """Marts that Python assets read, exported to the lake after each build."""
+
+
+def parse_project(force: bool = False) -> Path:
+    """Write `target/manifest.json` (a fresh checkout has none; `dagster dev` re-parses to pick up edits)."""
+    manifest = DBT_PROJECT_DIR / "target" / "manifest.json"
+    if force or not manifest.exists():
+        done = subprocess.run(
+            [DBT_EXECUTABLE, "parse", "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR),
+             "--quiet"], env={**os.environ, "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}, capture_output=True,
+            text=True)
+        if done.returncode != 0:
+            raise RuntimeError(f"dbt parse of {DBT_PROJECT_DIR} failed:\n{done.stdout[-3000:]}{done.stderr[-2000:]}")
+    return manifest
 
 
 def dbt_vars(country: str, date: dt.date) -> dict[str, str]:

@@ -1,14 +1,11 @@
 """Resources shared by every concern: where the home folder is."""
 
 
-import sys
-from pathlib import Path
-
 import dagster as dg
 from dagster_dbt import DbtCliResource
 
 from pushgrowth.home import Home
-from pushgrowth.transform import DBT_PROJECT_DIR
+from pushgrowth.transform import DBT_EXECUTABLE, DBT_PROJECT_DIR
 
 
 class HomeResource(dg.ConfigurableResource):
@@ -26,5 +23,5 @@ def resources() -> dg.Definitions:
     return dg.Definitions(resources={
         "home": HomeResource(),
         "dbt": DbtCliResource(project_dir=str(DBT_PROJECT_DIR), profiles_dir=str(DBT_PROJECT_DIR),
-                              dbt_executable=str(Path(sys.executable).with_name("dbt"))),
+                              dbt_executable=DBT_EXECUTABLE),
     })

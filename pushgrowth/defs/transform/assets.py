@@ -11,12 +11,10 @@ from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_as
 from pushgrowth import decisions
 from pushgrowth.defs.partitions import country_and_date, country_day_partitions
 from pushgrowth.defs.resources import HomeResource
-from pushgrowth.transform import DBT_PROJECT_DIR, dbt_vars, export_marts
+from pushgrowth.transform import DBT_PROJECT_DIR, dbt_vars, export_marts, parse_project
 
 dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
-dbt_project.prepare_if_dev()
-if not dbt_project.manifest_path.exists():  # a fresh checkout: parse once so the definitions can load
-    dbt_project.preparer.prepare(dbt_project)
+parse_project(force=bool(os.environ.get("DAGSTER_IS_DEV_CLI")))  # fresh checkout, or `dagster dev`
 
 LAYER_GROUPS = {"staging": "staging", "intermediate": "intermediate", "marts": "marts"}
 
