@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pandas as pd
 import pyarrow as pa
 
 from pushgrowth.campaigns import Catalog, catalog_frames
@@ -20,7 +21,11 @@ DATASET = "catalog"
 def publish(catalog: Catalog, lake: Path) -> dict[str, int]:
     """Write every frame of a valid catalog, then its version last; returns rows per frame."""
     rows = {}
-    for name, frame in catalog_frames(catalog).items():
+    frames = catalog_frames(catalog)
+    frames["country_policies"] = pd.DataFrame(
+        [{"country": code, "max_weekly_pushes": p.max_weekly_pushes, "quiet_hours": ",".join(map(str, p.quiet_hours.hours))}
+         for code, p in sorted(catalog.policies.items())])
+    for name, frame in frames.items():
         write_table(lake, DATASET, name, pa.Table.from_pandas(frame, preserve_index=False))
         rows[name] = len(frame)
     (Path(lake) / DATASET / "VERSION.json").write_text(json.dumps({"version": catalog.version, "rows": rows}))

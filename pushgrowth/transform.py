@@ -26,9 +26,12 @@ EXPORTED_MARTS = ("user_features", "lifecycle_segments", "decision_log")
 
 
 def parse_project(force: bool = False) -> Path:
-    """Write `target/manifest.json` (a fresh checkout has none; `dagster dev` re-parses to pick up edits)."""
+    """Write `target/manifest.json` when it is missing (a fresh checkout) or older than any project file."""
     manifest = DBT_PROJECT_DIR / "target" / "manifest.json"
-    if force or not manifest.exists():
+    sources = [DBT_PROJECT_DIR / "dbt_project.yml", DBT_PROJECT_DIR / "profiles.yml",
+               *(DBT_PROJECT_DIR / "models").rglob("*"), *(DBT_PROJECT_DIR / "macros").rglob("*")]
+    stale = not manifest.exists() or max(p.stat().st_mtime for p in sources) > manifest.stat().st_mtime
+    if force or stale:
         done = subprocess.run(
             [DBT_EXECUTABLE, "parse", "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR),
              "--quiet"], env={**os.environ, "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}, capture_output=True,

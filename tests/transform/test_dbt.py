@@ -10,6 +10,8 @@ import dagster as dg
 import pyarrow.parquet as pq
 import pytest
 
+from pushgrowth.campaigns import load_catalog
+from pushgrowth.catalog_store import publish
 from pushgrowth.definitions import defs
 from pushgrowth.domain import ATTRIBUTION_DAYS, COUPON_VALIDITY_DAYS
 from pushgrowth.home import Home
@@ -51,6 +53,7 @@ def built(tmp_path_factory):
     with pytest.MonkeyPatch.context() as env:
         env.setenv("PUSHGROWTH_HOME", str(home.root))
         instance = dg.DagsterInstance.ephemeral()
+        publish(load_catalog(), home.lake)  # what catalog_job does when the catalog sensor first ticks
         results = {}
         for day in (DAY1, DAY2):
             write_drop(home.landing, "MLA", day, world.step()["MLA"])
@@ -65,6 +68,11 @@ def built(tmp_path_factory):
 def test_each_partition_builds_and_hands_its_marts_to_the_lake(built):
     home, _, results = built
     assert all(r.success for r in results.values())
+    import duckdb
+
+    with duckdb.connect(str(home.warehouse), read_only=True) as con:
+        audience = con.sql("select count(*), count(distinct campaign_id), min(decision_date) from audiences").fetchall()[0]
+    assert audience[0] > 0 and audience[1] >= 5 and audience[2] == DAY1 + dt.timedelta(days=1)
     for day in (DAY1, DAY2):
         features = pq.read_table(partition_dir(home.lake, "marts/user_features", "MLA", day) / "part-0.parquet")
         users = pq.read_table(partition_dir(home.lake, "raw/users", "MLA", day) / "part-0.parquet")

@@ -50,6 +50,14 @@ def campaign_catalog(context: dg.AssetExecutionContext, home: HomeResource) -> d
     return dg.MaterializeResult(metadata=metadata, data_version=dg.DataVersion(build.version))
 
 
+PUBLISHED_TABLES = [
+    dg.AssetSpec(["catalog", name], deps=[campaign_catalog], group_name="campaigns", kinds={"parquet"},
+                 description=f"lake/catalog/{name}.parquet: the `{name}` table of the last valid catalog, written "
+                             "by campaign_catalog; dbt reads it as a source.")
+    for name in ("campaigns", "campaign_segments", "campaign_audience", "country_policies")
+]
+
+
 @dg.asset_check(asset=campaign_catalog, blocking=True, description="Every pre-activation rule passes.")
 def catalog_is_valid() -> dg.AssetCheckResult:
     problems = read_catalog().problems
