@@ -21,7 +21,7 @@ app = typer.Typer(help="pushgrowth: a self-learning growth engine for recurring 
 app.add_typer(campaigns_app, name="campaigns", help="Validate and inspect the campaign catalog.")
 bench_app = typer.Typer(help="Benchmarks (speed and memory targets).", no_args_is_help=True)
 app.add_typer(bench_app, name="bench")
-console = Console()
+console = Console(file=sys.stdout)  # bound now: the simulation sends run output (dbt logs) to a file
 REPO = Path(__file__).resolve().parents[1]
 
 

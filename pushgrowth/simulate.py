@@ -5,6 +5,7 @@ home folder, exactly as the daemon would run them. `make dev` afterwards shows e
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import os
@@ -88,6 +89,7 @@ class Loop:
         self.home, self.world, self.defs = home, world, defs
         self.instance = dg.DagsterInstance.get()
         self.cursor_file = home.root / "simulate_cursor.json"
+        self.log = home.root / "simulate.log"
         self.cursors: dict[str, str | None] = (json.loads(self.cursor_file.read_text())
                                                if self.cursor_file.exists() else {})
 
@@ -115,12 +117,13 @@ class Loop:
             tags = {**request.tags, "dagster/run_key": request.run_key, "dagster/sensor_name": sensor_name}
             label = str(request.partition_key or job.name)
             result.runs.append(label)
-            outcome = job.execute_in_process(partition_key=request.partition_key, instance=self.instance,
-                                             tags=tags, raise_on_error=False, run_config=QUIET)
-            if outcome.success and then:  # what automation does after a raw load: refresh downstream
-                outcome = self.defs.resolve_job_def(then).execute_in_process(
-                    partition_key=request.partition_key, instance=self.instance, raise_on_error=False,
-                    run_config=QUIET)
+            with self.log.open("a") as log, contextlib.redirect_stdout(log):  # dbt echoes its log to stdout
+                outcome = job.execute_in_process(partition_key=request.partition_key, instance=self.instance,
+                                                 tags=tags, raise_on_error=False, run_config=QUIET)
+                if outcome.success and then:  # what automation does after a raw load: refresh downstream
+                    outcome = self.defs.resolve_job_def(then).execute_in_process(
+                        partition_key=request.partition_key, instance=self.instance, raise_on_error=False,
+                        run_config=QUIET)
             if not outcome.success:
                 result.failures.append(f"{label}: {_failure_message(outcome)}")
         self.cursors[sensor_name] = sensor_result.cursor
