@@ -189,6 +189,11 @@ COUNTRIES: dict[str, Country] = {
 }
 
 
+USD_PER_UNIT: dict[str, float] = {"ARS": 0.00075, "BRL": 0.18, "MXN": 0.055, "CLP": 0.00105, "COP": 0.00025}
+"""Fixed reporting exchange rates (USD per unit of local currency), used only to pool results across countries;
+every per-country figure stays in local currency."""
+
+
 def country(code: str) -> Country:
     """The country with this site code, or a ValueError that lists the known ones."""
     try:

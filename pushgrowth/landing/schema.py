@@ -66,6 +66,10 @@ USERS = Table(
         _c("lifetime_gmv", pa.float64(), "Gross merchandise value since signup, local currency."),
         _c("last_session_date", pa.date32(), "Local date of the latest session; null if none.", True),
         _c("last_order_date", pa.date32(), "Local date of the latest order; null if none.", True),
+        _c("usual_active_hour", pa.float64(), "The CRM's activity summary: circular mean local hour (0-24) of "
+           "the user's sessions, weighted over about 90 days (app analytics); null without sessions.", True),
+        _c("weekend_activity_share", pa.float64(), "The CRM's activity summary: share of the user's sessions on "
+           "Saturdays and Sundays, weighted over about 90 days; null without sessions.", True),
     ),
     ("snapshot_date", "user_id"),
 )

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 LAKE_DATASETS: dict[str, str] = {
     **{f"raw_{t}": f"raw/{t}" for t in TABLES},
     "user_features": "marts/user_features",
+    "daily_assignments": "decisions",
 }
 """Validated dataset (= suite name = asset name) -> its dataset in the lake."""
 

@@ -18,7 +18,7 @@ from pushgrowth.domain import CATEGORIES, COUPON_KINDS, PLATFORMS, TONES, VALUE_
 from pushgrowth.landing.schema import TABLES
 from pushgrowth.sim import response as R
 from pushgrowth.sim.config import CountryCalibration
-from pushgrowth.sim.population import FIRST_NAMES, NO_DAY, day_index, generate
+from pushgrowth.sim.population import ACTIVITY_DECAY, FIRST_NAMES, NO_DAY, day_index, generate
 from pushgrowth.sim.state import PENDING_COLUMNS, REF_COLUMNS, CountryState, empty_frame, timestamps
 
 TONE_CODE = {t: i for i, t in enumerate(TONES)}
@@ -239,6 +239,7 @@ def _sessions(
     s_idx = np.repeat(np.arange(n), count)
     pop.last_session_day[count > 0] = t
     hours = _activity_hours(pop, s_idx, rng)
+    _remember_activity(pop, s_idx, hours, date.weekday() >= 5)
     utc, local = timestamps(state, date, s_idx, hours)
     cat = np.where(rng.random(len(s_idx)) < 0.7, pop.category[s_idx], rng.integers(0, len(CATEGORIES), len(s_idx)))
     return _table("sessions", {
@@ -246,6 +247,20 @@ def _sessions(
         "started_at_utc": utc, "started_at_local": local,
         "platform": _labels(pop.platform[s_idx], PLATFORMS), "category": _labels(cat, CATEGORIES),
     })
+
+
+def _remember_activity(pop, s_idx: np.ndarray, hours: np.ndarray, weekend: bool) -> None:
+    """The CRM's activity summary: yesterday's weights decay, today's sessions add their hour and kind of day."""
+    n = pop.n
+    angle = hours * np.pi / 12
+    for name in ("act_sin", "act_cos", "act_weekend", "act_total"):
+        setattr(pop, name, (getattr(pop, name) * ACTIVITY_DECAY).astype(np.float32))
+    pop.act_sin += np.bincount(s_idx, weights=np.sin(angle), minlength=n).astype(np.float32)
+    pop.act_cos += np.bincount(s_idx, weights=np.cos(angle), minlength=n).astype(np.float32)
+    counts = np.bincount(s_idx, minlength=n).astype(np.float32)
+    pop.act_total += counts
+    if weekend:
+        pop.act_weekend += counts
 
 
 def _signups(state: CountryState, calib: CountryCalibration, date: dt.date, rng: np.random.Generator) -> None:
@@ -277,7 +292,17 @@ def _users_snapshot(state: CountryState, date: dt.date) -> pa.Table:
         "category_interest": _labels(pop.category, CATEGORIES),
         "lifetime_orders": pop.lifetime_orders.copy(), "lifetime_gmv": np.round(pop.lifetime_gmv, 2),
         "last_session_date": dates(pop.last_session_day), "last_order_date": dates(pop.last_order_day),
+        **_activity_summary(pop),
     })
+
+
+def _activity_summary(pop) -> dict[str, pa.Array]:
+    """What the CRM reports: the mean hour and the weekend share of the user's weighted sessions (null if none)."""
+    some = pop.act_total >= 0.5
+    hour = np.mod(np.arctan2(pop.act_sin, pop.act_cos) * 12 / np.pi, 24.0)
+    share = np.clip(np.divide(pop.act_weekend, pop.act_total, out=np.zeros(pop.n, np.float32), where=some), 0, 1)
+    return {"usual_active_hour": pa.array(np.round(hour, 3), type=pa.float64(), mask=~some),
+            "weekend_activity_share": pa.array(np.round(share, 4), type=pa.float64(), mask=~some)}
 
 
 __all__ = ["simulate_country_day", "empty_frame"]

@@ -74,6 +74,12 @@ class Population:
     aov: np.ndarray
     mu: np.ndarray
     engagement: np.ndarray
+    # the CRM's activity summary: exponentially weighted (~90 days) sums over sessions of the sine and cosine of
+    # their local hour, of weekend sessions, and of all sessions
+    act_sin: np.ndarray
+    act_cos: np.ndarray
+    act_weekend: np.ndarray
+    act_total: np.ndarray
     # state: delivered pushes per day in a 7-day ring, and the latest coupon held
     push_ring: np.ndarray
     wallet_value: np.ndarray
@@ -161,6 +167,8 @@ def generate(
     lifetime_gmv = orders * aov * rng.lognormal(-0.08, 0.4, n)
 
     seq = np.arange(first_seq, first_seq + n, dtype=np.int64)
+    history_days = np.zeros(n, dtype=np.int64) if newcomers else np.minimum(age, 3 * ACTIVITY_WINDOW)
+    act = activity_history(rng, pref_hour, weekday_aff, session_rate * np.exp(np.minimum(mu, 1.0)), history_days)
     return Population(
         user_id=(country_index + 1) * 1_000_000_000 + seq,
         first_name=rng.integers(0, len(FIRST_NAMES[country.language]), n).astype(np.int16),
@@ -189,6 +197,7 @@ def generate(
         aov=aov.astype(np.float32),
         mu=mu.astype(np.float32),
         engagement=engagement.astype(np.float32),
+        act_sin=act[0], act_cos=act[1], act_weekend=act[2], act_total=act[3],
         push_ring=np.zeros((n, 7), dtype=np.uint8),
         wallet_value=np.zeros(n, dtype=np.float32),
         wallet_kind=np.zeros(n, dtype=np.int8),
@@ -197,6 +206,38 @@ def generate(
         wallet_opened=np.zeros(n, dtype=bool),
         wallet_ref=np.full(n, -1, dtype=np.int64),
     )
+
+
+ACTIVITY_WINDOW = 90
+"""Days the CRM's activity summary effectively covers (a session's weight decays by e every 90 days)."""
+ACTIVITY_DECAY = float(np.exp(-1.0 / ACTIVITY_WINDOW))
+NEAR_SHARE, NEAR_SD = 0.6, 1.5
+"""Sessions cluster around the preferred hour (60%, sd 1.5 h) or spread over the waking day (see day.py)."""
+
+
+def activity_history(rng: np.random.Generator, pref_hour: np.ndarray, weekday_aff: np.ndarray,
+                     daily_sessions: np.ndarray, days: np.ndarray) -> tuple[np.ndarray, ...]:
+    """The CRM's activity summary of the sessions before the start, drawn from the session process itself.
+
+    Each day before the start weighs ACTIVITY_DECAY**age; the sums of the sine and cosine of the session hours
+    are drawn as their mean plus normal noise of the right variance (drawing every past session would cost tens
+    of millions of draws for a million users).
+    """
+    weights = (1 - ACTIVITY_DECAY ** days) / (1 - ACTIVITY_DECAY)
+    count = rng.poisson(daily_sessions * weights).astype(np.float64)
+    theta = pref_hour * np.pi / 12
+    near = np.exp(-0.5 * (NEAR_SD * np.pi / 12) ** 2)
+    spread = np.linspace(7, 24, 69) * np.pi / 12  # the waking-day part, uniform over 7-24h
+    mean_c = NEAR_SHARE * near * np.cos(theta) + (1 - NEAR_SHARE) * np.cos(spread).mean()
+    mean_s = NEAR_SHARE * near * np.sin(theta) + (1 - NEAR_SHARE) * np.sin(spread).mean()
+    noise = np.sqrt(count * 0.5 * np.maximum(1 - mean_c**2 - mean_s**2, 0.05))
+    act_cos = count * mean_c + rng.normal(0, 1, len(count)) * noise
+    act_sin = count * mean_s + rng.normal(0, 1, len(count)) * noise
+    day_w = np.exp(0.5 * weekday_aff)
+    weekend = day_w[:, 5:].sum(axis=1) / day_w.sum(axis=1)
+    act_weekend = rng.binomial(count.astype(np.int64), np.clip(weekend, 0, 1)).astype(np.float64)
+    return (act_sin.astype(np.float32), act_cos.astype(np.float32), act_weekend.astype(np.float32),
+            count.astype(np.float32))
 
 
 def _history(

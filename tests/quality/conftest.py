@@ -97,5 +97,9 @@ def user_features_frame(users: pa.Table) -> pd.DataFrame:
                    "share_sessions_evening", "share_sessions_night", "share_sessions_weekend", "open_rate_28d",
                    "coupon_discount_90d"):
         frame[column] = 0.0
+    frame["session_hour_mean"] = 20.5
+    frame["session_hour_concentration"] = 0.8
+    frame["usual_active_hour"] = u["usual_active_hour"]
+    frame["weekend_activity_share"] = u["weekend_activity_share"]
     frame["days_since_last_push"] = pd.array([None] * len(frame), dtype="Int64")
     return frame

@@ -175,11 +175,11 @@ def test_a_check_run_before_its_partition_exists_fails_and_says_so(home, resourc
     assert "raw/users/country=MLA/date=2026-09-01" in users.description
 
 
-def test_the_code_location_gates_every_raw_asset_and_user_features():
+def test_the_code_location_gates_every_raw_asset_user_features_and_assignments():
     from pushgrowth.definitions import defs
 
     graph = defs.resolve_asset_graph()
-    gated = {dg.AssetKey(f"raw_{t}") for t in TABLES} | {dg.AssetKey("user_features")}
+    gated = {dg.AssetKey(f"raw_{t}") for t in TABLES} | {dg.AssetKey("user_features"), dg.AssetKey("daily_assignments")}
     checks = {k.asset_key: graph.get_check_spec(k) for k in graph.asset_check_keys if k.name == CHECK_NAME}
     assert set(checks) == gated
     for asset_key, spec in checks.items():

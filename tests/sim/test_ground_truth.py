@@ -28,7 +28,7 @@ def test_random_then_fixed_then_personalized_policies_are_clearly_ordered(world,
     actions = SPACE.joint_actions()
     pop = world.population("MLB")
     opted = pop.user_id[pop.push_opt_in]
-    train, test = opted[:150], opted[150:300]
+    train, test = opted[:300], opted[300:900]
     bau = int(np.argmax(_oracle_matrix(world, train, actions, metric).mean(axis=0)))
     values = _oracle_matrix(world, test, actions, metric)
     random_v, bau_v, oracle_v = values.mean(axis=1), values[:, bau], values.max(axis=1)

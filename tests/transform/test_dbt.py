@@ -13,7 +13,7 @@ import pytest
 from pushgrowth.campaigns import load_catalog
 from pushgrowth.catalog_store import publish
 from pushgrowth.definitions import defs
-from pushgrowth.domain import ATTRIBUTION_DAYS, COUPON_VALIDITY_DAYS
+from pushgrowth.domain import ATTRIBUTION_DAYS, COUPON_VALIDITY_DAYS, MATURITY_DAYS, PLAN_DAYS
 from pushgrowth.home import Home
 from pushgrowth.landing.zone import write_drop
 from pushgrowth.lake import partition_dir
@@ -35,6 +35,7 @@ def test_dbt_windows_match_the_domain_constants():
     project_vars = yaml.safe_load((DBT_PROJECT_DIR / "dbt_project.yml").read_text())["vars"]
     assert project_vars["attribution_days"] == ATTRIBUTION_DAYS
     assert project_vars["outcome_window_days"] == COUPON_VALIDITY_DAYS
+    assert project_vars["maturity_days"] == MATURITY_DAYS and project_vars["plan_days"] == PLAN_DAYS
 
 
 def test_lineage_runs_from_raw_extracts_to_the_marts():
@@ -115,3 +116,14 @@ def test_dbt_docs_generate_works(built):
                          env={**os.environ, "PUSHGROWTH_HOME": str(home.root)}, capture_output=True, text=True)
     assert out.returncode == 0, out.stdout[-2000:]
     assert (home.root / "dbt_docs" / "catalog.json").exists()
+
+
+def test_dbt_unit_tests_pass(built):
+    """Partition builds skip dbt unit tests (they test SQL logic, not data); the suite runs them here."""
+    home, _, _ = built
+    dbt = Path(sys.executable).with_name("dbt")
+    out = subprocess.run([str(dbt), "test", "--select", "test_type:unit", "--project-dir", str(DBT_PROJECT_DIR),
+                          "--profiles-dir", str(DBT_PROJECT_DIR), "--target-path", str(home.root / "dbt_unit")],
+                         env={**os.environ, "PUSHGROWTH_HOME": str(home.root)}, capture_output=True, text=True)
+    assert out.returncode == 0, out.stdout[-2000:]
+    assert "PASS=3" in out.stdout

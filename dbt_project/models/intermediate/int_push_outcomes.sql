@@ -9,15 +9,18 @@ with sends as (
     where {{ in_lookback(var('outcome_window_days')) }}
 ),
 
+-- everything below happens on or after the sends' dates: reading that window keeps a build's cost flat as
+-- history grows
 opens as (
     select send_id, min(event_at_utc) as first_open_at_utc
     from {{ ref('stg_push_events') }}
-    where event_type = 'open'
+    where event_type = 'open' and {{ in_lookback(var('outcome_window_days')) }}
     group by all
 ),
 
 orders as (
     select country, user_id, order_id, created_at_utc, gmv from {{ ref('stg_orders') }}
+    where {{ in_lookback(var('outcome_window_days')) }}
 ),
 
 attributed as (
@@ -38,11 +41,13 @@ attributed as (
 redemptions as (
     select trace_id, count(*) as redemptions, sum(discount_amount) as discount
     from {{ ref('stg_coupon_redemptions') }}
+    where {{ in_lookback(var('outcome_window_days')) }}
     group by all
 ),
 
 opt_outs as (
-    select distinct trace_id from {{ ref('stg_opt_outs') }} where trace_id is not null
+    select distinct trace_id from {{ ref('stg_opt_outs') }}
+    where trace_id is not null and {{ in_lookback(var('outcome_window_days')) }}
 ),
 
 final as (

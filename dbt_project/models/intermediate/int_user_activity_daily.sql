@@ -1,6 +1,7 @@
 {{ config(pre_hook="{{ delete_partition('date') }}") }}
 
--- One row per user with any activity on the local day: sessions by part of day, orders, pushes, coupons.
+-- One row per user with any activity on the local day: sessions by part of day (and the sums of the sine and
+-- cosine of their local time of day, which add up over days into a circular mean hour), orders, pushes, coupons.
 with sessions as (
     select
         country, date, user_id,
@@ -9,7 +10,9 @@ with sessions as (
         count(*) filter (where local_hour between 11 and 14) as sessions_midday,
         count(*) filter (where local_hour between 15 and 18) as sessions_afternoon,
         count(*) filter (where local_hour between 19 and 22) as sessions_evening,
-        count(*) filter (where local_hour >= 23 or local_hour < 6) as sessions_night
+        count(*) filter (where local_hour >= 23 or local_hour < 6) as sessions_night,
+        sum(sin(radians(15 * local_time_of_day))) as session_hour_sin,
+        sum(cos(radians(15 * local_time_of_day))) as session_hour_cos
     from {{ ref('stg_sessions') }}
     where {{ in_partition() }}
     group by all
@@ -62,6 +65,8 @@ final as (
         coalesce(sessions.sessions_afternoon, 0) as sessions_afternoon,
         coalesce(sessions.sessions_evening, 0) as sessions_evening,
         coalesce(sessions.sessions_night, 0) as sessions_night,
+        coalesce(sessions.session_hour_sin, 0) as session_hour_sin,
+        coalesce(sessions.session_hour_cos, 0) as session_hour_cos,
         coalesce(orders.orders, 0) as orders,
         coalesce(orders.gmv, 0) as gmv,
         coalesce(pushes.pushes_delivered, 0) as pushes_delivered,

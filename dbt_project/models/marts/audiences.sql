@@ -1,8 +1,8 @@
 {{ config(pre_hook="{{ delete_partition('date') }}") }}
 
 -- Who may be considered by each active campaign for decisions made on `decision_date` (the day after the data
--- `date`): the campaign's segments and audience rules, push opt-in, no plan of the campaign still running
--- (a plan lasts a week), the campaign's weekly cap and the country's weekly cap across campaigns.
+-- `date`): the campaign's segments and audience rules, push opt-in, no decision of the campaign in the last week
+-- (a plan, or a holdout non-plan, lasts a week) and the country's weekly cap across campaigns.
 with features as (
     select * from {{ ref('user_features') }}
     where {{ in_partition() }}
@@ -21,10 +21,12 @@ rules as (
 ),
 
 recent_plans as (
-    -- the latest plan of each (campaign, user): a new one may start once it has run its week
+    -- the latest decision of each (campaign, user): a new one may start once it has run its week. Holdout
+    -- decisions count too (a week of "nothing"), so every group is decided at the same cadence and the
+    -- groups keep the catalog's shares day after day.
     select country, campaign_id, user_id, max(date) as last_decision_date
     from {{ ref('stg_decisions') }}
-    where assignment_group != 'holdout' and {{ up_to_partition() }}
+    where {{ in_lookback(7) }}
     group by all
 ),
 
@@ -88,8 +90,10 @@ final as (
     left join recent_plans using (country, campaign_id, user_id)
     left join campaign_pushes_7d using (country, campaign_id, user_id)
     join {{ source('catalog', 'campaigns') }} as c using (campaign_id)
+    -- a campaign's cap holds per plan: its plans never overlap (one a week) and a plan's frequency is within the
+    -- cap. A rolling count of the campaign's recent pushes is reported but not filtered on: it would hold back the
+    -- users whose last plan pushed late in its week (more often bandit plans), and unbalance the groups.
     where (recent_plans.last_decision_date is null or recent_plans.last_decision_date <= candidates.date - 6)
-        and coalesce(campaign_pushes_7d.pushes, 0) < c.weekly_cap
         and candidates.pushes_7d < candidates.max_weekly_pushes
 )
 

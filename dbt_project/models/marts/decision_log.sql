@@ -4,7 +4,8 @@
 -- and its propensity, and the outcomes observed so far over the decision's window (the plan's week plus the
 -- attribution days): pushes delivered and opened, attributed conversions, coupon cost, opt-out, and the
 -- user's net revenue over the window (take rate x GMV minus coupon cost, organic orders included, so that it
--- compares with holdout users). `is_mature` says the window has closed; training and off-policy evaluation
+-- compares with holdout users). `is_mature` says the window has closed; `open_is_mature` says the plan's week is
+-- over (opens come within hours of a push, so the open rate is final then). Training and off-policy evaluation
 -- use mature rows only.
 with decisions as (
     select * from {{ ref('stg_decisions') }}
@@ -21,6 +22,7 @@ pushes as (
         sum(coupon_discount) as coupon_discount,
         bool_or(opted_out) as opted_out
     from {{ ref('int_push_outcomes') }}
+    where {{ in_lookback(var('maturity_days')) }}
     group by all
 ),
 
@@ -31,7 +33,9 @@ window_activity as (
         sum(activity.gmv) as gmv,
         sum(activity.coupon_discount) as user_coupon_discount
     from decisions
-    join {{ ref('int_user_activity_daily') }} as activity
+    join (
+        select * from {{ ref('int_user_activity_daily') }} where {{ in_lookback(var('maturity_days')) }}
+    ) as activity
         on activity.country = decisions.country
         and activity.user_id = decisions.user_id
         and activity.date between decisions.date and decisions.date + {{ var('maturity_days') }} - 1
@@ -40,6 +44,7 @@ window_activity as (
 
 context as (
     select * from {{ ref('user_features') }}
+    where {{ in_lookback(var('maturity_days') + 1) }}
 ),
 
 final as (
@@ -58,6 +63,7 @@ final as (
         {{ take_rate('decisions.country') }} * coalesce(window_activity.gmv, 0)
             - coalesce(window_activity.user_coupon_discount, 0) as reward_net_revenue,
         decisions.date + {{ var('maturity_days') }} <= {{ as_of_date() }} as is_mature,
+        decisions.date + {{ var('plan_days') }} <= {{ as_of_date() }} as open_is_mature,
         context.segment as context_segment
     from decisions
     left join pushes using (trace_id)

@@ -1,7 +1,8 @@
 {{ config(pre_hook="{{ delete_partition('date') }}") }}
 
 -- The context a model sees for a user at the end of a local day: profile, recency, frequency, monetary value,
--- when the user is active (part of day, weekend), push history and coupon history. Windows end on `date`.
+-- when the user is active (part of day, mean hour, weekend), push history and coupon history. Windows end on
+-- `date`.
 with users as (
     select * from {{ ref('stg_users') }}
     where {{ in_partition() }}
@@ -15,7 +16,7 @@ segments as (
 
 activity as (
     select * from {{ ref('int_user_activity_daily') }}
-    where {{ up_to_partition() }}
+    where {{ in_lookback(89) }}
 ),
 
 windows as (
@@ -30,6 +31,8 @@ windows as (
         sum(a.sessions_evening) filter (where a.date > users.date - 28) as sessions_evening_28d,
         sum(a.sessions_night) filter (where a.date > users.date - 28) as sessions_night_28d,
         sum(a.sessions) filter (where a.date > users.date - 28 and isodow(a.date) >= 6) as sessions_weekend_28d,
+        sum(a.session_hour_sin) filter (where a.date > users.date - 28) as session_hour_sin_28d,
+        sum(a.session_hour_cos) filter (where a.date > users.date - 28) as session_hour_cos_28d,
         sum(a.orders) filter (where a.date > users.date - 28) as orders_28d,
         sum(a.gmv) filter (where a.date > users.date - 28) as gmv_28d,
         sum(a.pushes_delivered) filter (where a.date > users.date - 7) as pushes_7d,
@@ -73,6 +76,16 @@ final as (
         coalesce(w.sessions_evening_28d / nullif(w.sessions_28d, 0), 0) as share_sessions_evening,
         coalesce(w.sessions_night_28d / nullif(w.sessions_28d, 0), 0) as share_sessions_night,
         coalesce(w.sessions_weekend_28d / nullif(w.sessions_28d, 0), 0) as share_sessions_weekend,
+        -- the circular mean local hour of the user's sessions (null without sessions) and how concentrated
+        -- they are around it (0 spread over the day, 1 always at the same time)
+        case when w.sessions_28d > 0 then
+            (degrees(atan2(w.session_hour_sin_28d, w.session_hour_cos_28d)) / 15 + 24) % 24
+        end as session_hour_mean,
+        case when w.sessions_28d > 0 then
+            least(1.0, sqrt(w.session_hour_sin_28d ** 2 + w.session_hour_cos_28d ** 2) / w.sessions_28d)
+        end as session_hour_concentration,
+        users.usual_active_hour,
+        users.weekend_activity_share,
         coalesce(w.pushes_7d, 0) as pushes_7d,
         coalesce(w.pushes_28d, 0) as pushes_28d,
         coalesce(w.opens_28d, 0) as opens_28d,

@@ -14,6 +14,7 @@ renamed as (
         value_proposition,
         coupon_kind,
         coupon_value,
+        coupon_cap,
         template_id,
         tone,
         send_hour,
@@ -23,7 +24,17 @@ renamed as (
         policy,
         model_name,
         model_version,
-        expected_reward
+        expected_reward,
+        expected_cost,
+        cost_price,
+        coupons_allowed,
+        free_days,
+        capacity,
+        campaign_value,
+        campaign_pick,
+        candidates,
+        share_bandit,
+        catalog_version
     from source
     where country != '__none__'
 ),

@@ -11,6 +11,7 @@ renamed as (
         started_at_utc,
         started_at_local,
         hour(started_at_local) as local_hour,
+        hour(started_at_local) + minute(started_at_local) / 60.0 as local_time_of_day,
         isodow(started_at_local) as local_isodow,
         platform,
         category

@@ -18,7 +18,9 @@ renamed as (
         lifetime_orders,
         lifetime_gmv,
         last_session_date,
-        last_order_date
+        last_order_date,
+        usual_active_hour,
+        weekend_activity_share
     from source
 ),
 
