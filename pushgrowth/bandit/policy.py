@@ -1,0 +1,381 @@
+"""The exploration policy: a factored softmax over a campaign's joint actions, with exact propensities.
+
+For one user and campaign the policy draws a coupon, a template, an hour and a *schedule* (the anchor weekday and
+the frequency, drawn jointly because together they fix the days the pushes land on). Each block has a preference
+distribution `q_d` and blocks are drawn independently, so the probability of the joint action is the product of
+the blocks' probabilities: exact, and logged with every decision.
+
+- Model policy: `q_d = (1 - epsilon) * softmax(delta_d / (temperature * scale)) + epsilon / |options|`, where
+  `delta_d` is the reward model's additive score of each option (see `Scores`). Because the score is additive,
+  the product of the per-dimension softmaxes *is* the softmax over joint actions of the summed score; epsilon
+  keeps every option alive, so off-policy evaluation always has support. Coupons carry a price on their expected
+  cost (`cost_price`, budget pacing's Lagrange multiplier).
+- Cold start (no model for the objective yet): `q_d` puts `1 - cold_epsilon` on the business-as-usual option and
+  spreads the rest uniformly, so early data explores around what the team already sends.
+- Eligibility is applied inside the policy: a schedule is allowed only if each of its pushes lands on a day
+  without another push to the user and the user's weekly capacity covers the frequency; a coupon is allowed only
+  if the budget allows coupons. Disallowed options get probability 0 and the block is renormalized, so logged
+  propensities stay exact.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from pushgrowth.bandit.features import DIMENSIONS
+from pushgrowth.bandit.model import RewardModel
+from pushgrowth.domain import PLAN_DAYS, WEEKDAYS, ActionSpace, plan_send_offsets
+
+
+SCORE_CHUNK = 20_000
+"""Users scored per model call: about 25 plans each, so a chunk is ~0.5M rows (~100 MB of features)."""
+
+
+@dataclass(frozen=True)
+class PolicyConfig:
+    temperature: float = 0.1
+    """Softmax temperature in units of the head's score scale (log-odds for open and conversion)."""
+    epsilon: float = 0.05
+    """Share of each block drawn uniformly by the model policy: exploration that never stops."""
+    cold_epsilon: float = 0.5
+    """Share of each block drawn uniformly around BAU before a model exists."""
+    bau_prior: float = 0.1
+    """Bonus of the BAU option in every block, in units of the head's scale: the model must beat the team's
+    default by this much before the policy prefers something else."""
+    value_samples: int = 32
+    """Monte Carlo draws per row to compute a policy's expected reward on log-odds heads."""
+
+
+@dataclass(frozen=True)
+class Options:
+    """A campaign's options as arrays, and its business-as-usual plan as indices into them."""
+
+    space: ActionSpace
+    bau: tuple[int, int, int, int, int]
+    """Indices of the BAU coupon, template, hour, weekday and frequency."""
+
+    @classmethod
+    def of(cls, space: ActionSpace, coupon: float, template_id: str, hour: int, weekday: int | str,
+           frequency: int) -> Options:
+        wd = WEEKDAYS.index(weekday) if isinstance(weekday, str) else int(weekday)
+        try:
+            bau = (space.coupon_values.index(float(coupon)), [t for t, _ in space.templates].index(template_id),
+                   space.hours.index(int(hour)), space.weekdays.index(wd), space.frequencies.index(int(frequency)))
+        except ValueError as exc:
+            raise ValueError(f"BAU plan ({coupon}, {template_id}, {hour}h, weekday {wd}, x{frequency}) is not "
+                             f"among the campaign's options: {exc}") from None
+        return cls(space, bau)
+
+    @classmethod
+    def of_campaign(cls, campaign) -> Options:
+        b = campaign.bau
+        return cls.of(campaign.action_space(), b.coupon, b.template, b.hour, b.weekday, b.frequency)
+
+    @property
+    def sizes(self) -> tuple[int, ...]:
+        s = self.space
+        return (len(s.coupon_values), len(s.templates), len(s.hours), len(s.weekdays), len(s.frequencies))
+
+    def actions(self, idx: dict[str, np.ndarray]) -> pd.DataFrame:
+        """The action frame (World / model columns plus template_id) of chosen option indices."""
+        s = self.space
+        coupon = np.asarray(s.coupon_values, dtype=np.float64)[idx["coupon"]]
+        templates = np.asarray([t for t, _ in s.templates], dtype=object)
+        tones = np.asarray([tone for _, tone in s.templates], dtype=object)
+        return pd.DataFrame({
+            "coupon_kind": np.where(coupon > 0, s.coupon_kind, "none"),
+            "coupon_value": coupon,
+            "coupon_cap": s.coupon_cap,
+            "template_id": templates[idx["template"]],
+            "tone": tones[idx["template"]],
+            "send_hour": np.asarray(s.hours, dtype=np.int64)[idx["hour"]],
+            "send_weekday": np.asarray(s.weekdays, dtype=np.int64)[idx["weekday"]],
+            "frequency": np.asarray(s.frequencies, dtype=np.int64)[idx["frequency"]],
+            "value_proposition": s.value_proposition,
+        })
+
+    def reference(self, n: int) -> dict[str, np.ndarray]:
+        return {d: np.full(n, self.bau[k], dtype=np.int64) for k, d in enumerate(DIMENSIONS)}
+
+
+@dataclass
+class Scores:
+    """A head's raw score for every option of every dimension, as `base + delta_d[option]` (exact by additivity)."""
+
+    head: str
+    base: np.ndarray
+    deltas: dict[str, np.ndarray]
+    scale: float
+    is_probability: bool
+
+    @classmethod
+    def compute(cls, model: RewardModel, head: str, context: pd.DataFrame, options: Options,
+                chunk: int = SCORE_CHUNK, dims: tuple[str, ...] = DIMENSIONS) -> Scores:
+        """Score 1 + sum of the option counts rows per user: the BAU plan, then each option of each dimension.
+
+        Users are scored `chunk` at a time, so memory stays bounded whatever the audience's size. With `dims`,
+        only those dimensions vary (the others' deltas stay 0): pacing needs only the coupon's.
+        """
+        booster = model.heads[head]
+        if "value_proposition" not in context.columns:  # the campaign's, part of the context the model saw
+            context = context.assign(value_proposition=options.space.value_proposition)
+        plans = [(None, 0)] + [(d, v) for k, d in enumerate(DIMENSIONS) if d in dims
+                               for v in range(options.sizes[k])]
+        raws = [cls._raw(model, booster, context.iloc[a: a + chunk], options, plans)
+                for a in range(0, max(len(context), 1), chunk)]
+        raw = np.vstack(raws)
+        base = raw[:, 0]
+        deltas = {}
+        for k, d in enumerate(DIMENSIONS):
+            cols = [j for j, (dd, _) in enumerate(plans) if dd == d]
+            deltas[d] = raw[:, cols] - base[:, None] if cols else np.zeros((len(base), options.sizes[k]))
+        return cls(head, base, deltas, booster.scale, booster.is_probability)
+
+    @staticmethod
+    def _raw(model: RewardModel, booster, context: pd.DataFrame, options: Options,
+             plans: list[tuple[str | None, int]]) -> np.ndarray:
+        """Raw scores (users x plans); a plan is the BAU plan with one dimension set to one option."""
+        n = len(context)
+        spec = model.spec
+        ctx = spec.encode_context(context)
+        order_value = spec.order_value(context)
+        s = options.space
+        tones = [spec.vocabularies["tone"].index(t) if t in spec.vocabularies["tone"] else np.nan
+                 for _, t in s.templates]
+        blocks = []
+        for dim, value in plans:
+            pick = list(options.bau)
+            if dim is not None:
+                pick[DIMENSIONS.index(dim)] = value
+            coupon = s.coupon_values[pick[0]]
+            acts = spec.encode_action_arrays(
+                context, np.full(n, s.coupon_kind if coupon > 0 else "none", dtype=object), np.full(n, coupon),
+                np.full(n, s.coupon_cap), np.float64(tones[pick[1]]), np.float64(s.hours[pick[2]]),
+                np.float64(s.weekdays[pick[3]]), np.float64(s.frequencies[pick[4]]), order_value)
+            blocks.append(np.hstack([ctx, acts]))
+        return booster.raw(np.vstack(blocks)).reshape(len(plans), n).T
+
+    def subset(self, rows: np.ndarray) -> Scores:
+        """The scores of some users only (`rows` indexes or masks the users)."""
+        return Scores(self.head, self.base[rows], {d: v[rows] for d, v in self.deltas.items()}, self.scale,
+                      self.is_probability)
+
+    def raw(self, idx: dict[str, np.ndarray]) -> np.ndarray:
+        rows = np.arange(len(self.base))
+        return self.base + sum(self.deltas[d][rows, idx[d]] for d in DIMENSIONS)
+
+    def value(self, idx: dict[str, np.ndarray]) -> np.ndarray:
+        raw = self.raw(idx)
+        return 1.0 / (1.0 + np.exp(-raw)) if self.is_probability else raw
+
+
+def schedule_mask(free_days: np.ndarray, capacity: np.ndarray, space: ActionSpace, date: dt.date) -> np.ndarray:
+    """(users x weekdays x frequencies) booleans: the plan's pushes all land on free days within capacity.
+
+    `free_days` is (users x 7): day offsets 0..6 from the decision date without a push already scheduled.
+    """
+    free = np.asarray(free_days, dtype=bool)
+    out = np.zeros((free.shape[0], len(space.weekdays), len(space.frequencies)), dtype=bool)
+    for w, wd in enumerate(space.weekdays):
+        for f, freq in enumerate(space.frequencies):
+            days = list(plan_send_offsets(date, wd, freq))
+            out[:, w, f] = free[:, days].all(axis=1) & (np.asarray(capacity) >= freq)
+    return out
+
+
+@dataclass
+class Distribution:
+    """Per-block probabilities for n users: coupon (n x C), template (n x T), hour (n x H), schedule (n x W x F)."""
+
+    coupon: np.ndarray
+    template: np.ndarray
+    hour: np.ndarray
+    schedule: np.ndarray
+    policy: str
+
+    def __len__(self) -> int:
+        return self.coupon.shape[0]
+
+    def sample(self, rng: np.random.Generator) -> tuple[dict[str, np.ndarray], np.ndarray]:
+        """Draw one joint action per user; returns option indices per dimension and the exact propensity."""
+        n = len(self)
+        u = rng.random((n, 4))
+        coupon = _inverse_cdf(self.coupon, u[:, 0])
+        template = _inverse_cdf(self.template, u[:, 1])
+        hour = _inverse_cdf(self.hour, u[:, 2])
+        flat = _inverse_cdf(self.schedule.reshape(n, -1), u[:, 3])
+        n_f = self.schedule.shape[2]
+        idx = {"coupon": coupon, "template": template, "hour": hour, "weekday": flat // n_f,
+               "frequency": flat % n_f}
+        return idx, self.probability(idx)
+
+    def probability(self, idx: dict[str, np.ndarray]) -> np.ndarray:
+        """P(the joint action with these option indices) under this distribution, per user."""
+        rows = np.arange(len(self))
+        return (self.coupon[rows, idx["coupon"]] * self.template[rows, idx["template"]]
+                * self.hour[rows, idx["hour"]] * self.schedule[rows, idx["weekday"], idx["frequency"]])
+
+    def greedy(self) -> dict[str, np.ndarray]:
+        n = len(self)
+        flat = self.schedule.reshape(n, -1).argmax(axis=1)
+        n_f = self.schedule.shape[2]
+        return {"coupon": self.coupon.argmax(1), "template": self.template.argmax(1), "hour": self.hour.argmax(1),
+                "weekday": flat // n_f, "frequency": flat % n_f}
+
+    def expected_value(self, scores: Scores, rng: np.random.Generator, samples: int = 32) -> np.ndarray:
+        """E[reward] of each user under this distribution, in the head's natural unit.
+
+        Exact for additive (money) heads; for log-odds heads the link is not linear, so it is a Monte Carlo
+        mean over `samples` draws (raw scores of sampled joint actions come from the additive table, no model
+        call). A fixed generator keeps it reproducible.
+        """
+        if not scores.is_probability:
+            flat = self.schedule.reshape(len(self), -1)
+            wf = (scores.deltas["weekday"][:, :, None] + scores.deltas["frequency"][:, None, :]).reshape(len(self), -1)
+            return (scores.base + (self.coupon * scores.deltas["coupon"]).sum(1)
+                    + (self.template * scores.deltas["template"]).sum(1) + (self.hour * scores.deltas["hour"]).sum(1)
+                    + (flat * wf).sum(1))
+        total = np.zeros(len(self))
+        for _ in range(samples):
+            idx, _ = self.sample(rng)
+            total += scores.value(idx)
+        return total / samples
+
+
+def _inverse_cdf(p: np.ndarray, u: np.ndarray) -> np.ndarray:
+    cdf = np.cumsum(p, axis=1)
+    cdf[:, -1] = np.inf  # guards against rounding: u < 1 always lands on an option
+    idx = (u[:, None] >= cdf).sum(axis=1)
+    # never land on a zero-probability option through rounding at the boundaries
+    bad = p[np.arange(len(u)), idx] <= 0
+    if bad.any():
+        idx[bad] = p[bad].argmax(axis=1)
+    return idx
+
+
+def _mix(preference: np.ndarray, epsilon: float) -> np.ndarray:
+    return (1.0 - epsilon) * preference + epsilon / preference.shape[1]
+
+
+def _softmax(scores: np.ndarray, temperature: float) -> np.ndarray:
+    z = scores / max(temperature, 1e-12)
+    z = z - z.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def _one_hot(n: int, size: int, index: int, epsilon: float) -> np.ndarray:
+    p = np.zeros((n, size))
+    p[:, index] = 1.0
+    return _mix(p, epsilon)
+
+
+def _restrict(p: np.ndarray, allowed: np.ndarray | None) -> np.ndarray:
+    """Zero the disallowed options and renormalize; a row with nothing allowed keeps all zeros."""
+    if allowed is None:
+        return p
+    q = np.where(allowed, p, 0.0)
+    total = q.sum(axis=1, keepdims=True)
+    return np.divide(q, total, out=np.zeros_like(q), where=total > 0)
+
+
+def _schedule(q_weekday: np.ndarray, q_frequency: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    joint = q_weekday[:, :, None] * q_frequency[:, None, :] * mask
+    total = joint.sum(axis=(1, 2), keepdims=True)
+    return np.divide(joint, total, out=np.zeros_like(joint), where=total > 0)
+
+
+def block(scores: Scores, options: Options, dimension: str, config: PolicyConfig, cost_price: float = 0.0,
+          expected_cost: np.ndarray | None = None) -> np.ndarray:
+    """One dimension's preference distribution under the model policy (before eligibility); see `model_policy`.
+
+    Budget pacing prices coupons through this same function, so the spend it targets is the spend drawn.
+    """
+    k = DIMENSIONS.index(dimension)
+    delta = scores.deltas[dimension]
+    score = delta.copy()
+    if cost_price and expected_cost is not None:
+        score = score - cost_price * expected_cost
+    score[:, options.bau[k]] += config.bau_prior * scores.scale
+    t = config.temperature * scores.scale
+    learned = _mix(_softmax(score, t), config.epsilon)
+    silent = np.ptp(delta, axis=1) <= 1e-12
+    cold = _one_hot(len(delta), options.sizes[k], options.bau[k], config.cold_epsilon)
+    if cost_price and expected_cost is not None:  # the price tilts the cold block too, or pacing could not act
+        tilt = np.exp(-(cost_price * expected_cost - (cost_price * expected_cost).min(axis=1, keepdims=True)) / t)
+        cold = cold * tilt / (cold * tilt).sum(axis=1, keepdims=True)
+    return np.where(silent[:, None], cold, learned)
+
+
+def cold_start(options: Options, mask: np.ndarray, config: PolicyConfig = PolicyConfig(),
+               coupon_allowed: np.ndarray | None = None) -> Distribution:
+    """Explore around business-as-usual: each block keeps BAU with 1 - cold_epsilon (+ its uniform share)."""
+    n = mask.shape[0]
+    e = config.cold_epsilon
+    q = [_one_hot(n, size, options.bau[k], e) for k, size in enumerate(options.sizes)]
+    return Distribution(_restrict(q[0], coupon_allowed), q[1], q[2], _schedule(q[3], q[4], mask), "cold_start")
+
+
+def model_policy(scores: Scores, options: Options, mask: np.ndarray, config: PolicyConfig = PolicyConfig(),
+                 cost_price: float = 0.0, expected_cost: np.ndarray | None = None,
+                 coupon_allowed: np.ndarray | None = None) -> Distribution:
+    """Softmax of the model's additive scores per block, priced coupons, epsilon floor, eligibility applied.
+
+    BAU options get `bau_prior` on top of their score. A dimension the model has no opinion on for a user (all
+    its options score the same: no tree uses it yet) keeps the cold-start block: exploring around BAU, not
+    uniformly, until data says something about it.
+    """
+    q = {d: block(scores, options, d, config, cost_price if d == "coupon" else 0.0,
+                  expected_cost if d == "coupon" else None) for d in DIMENSIONS}
+    return Distribution(_restrict(q["coupon"], coupon_allowed), q["template"], q["hour"],
+                        _schedule(q["weekday"], q["frequency"], mask), "bandit")
+
+
+def bau_plan(options: Options, mask: np.ndarray, coupon_allowed: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    """The business-as-usual plan of each user, moved as the CRM team would when the platform's limits require.
+
+    A schedule that collides with another push or exceeds the user's capacity moves to the next allowed weekday
+    of the campaign (same frequency), then to lower frequencies; a coupon the budget no longer allows becomes 0.
+    Deterministic: its propensity is 1. Users with no allowed schedule get -1 (they are not eligible today).
+    """
+    n = mask.shape[0]
+    idx = options.reference(n)
+    n_w, n_f = mask.shape[1], mask.shape[2]
+    order = [((options.bau[3] + k) % n_w, f) for f in range(options.bau[4], -1, -1) for k in range(n_w)]
+    order += [((options.bau[3] + k) % n_w, f) for f in range(options.bau[4] + 1, n_f) for k in range(n_w)]
+    chosen_w = np.full(n, -1)
+    chosen_f = np.full(n, -1)
+    for w, f in order:
+        take = (chosen_w < 0) & mask[:, w, f]
+        chosen_w[take], chosen_f[take] = w, f
+    idx["weekday"], idx["frequency"] = chosen_w, chosen_f
+    if coupon_allowed is not None:
+        no_coupon = ~coupon_allowed[np.arange(n), idx["coupon"]]
+        zero = [i for i, v in enumerate(options.space.coupon_values) if v == 0]
+        idx["coupon"] = np.where(no_coupon, zero[0] if zero else -1, idx["coupon"])
+    return idx
+
+
+def eligible(mask: np.ndarray) -> np.ndarray:
+    """Users with at least one allowed schedule: the same rule for every group, so groups stay comparable."""
+    return mask.reshape(mask.shape[0], -1).any(axis=1)
+
+
+def free_days_from_schedule(user_ids: np.ndarray, scheduled: pd.DataFrame, date: dt.date) -> np.ndarray:
+    """(users x 7) booleans: days date..date+6 with no push already scheduled for the user.
+
+    `scheduled` has `user_id` and `send_date` of pushes planned by earlier decisions (any campaign).
+    """
+    free = np.ones((len(user_ids), PLAN_DAYS), dtype=bool)
+    if not len(scheduled):
+        return free
+    offsets = (pd.to_datetime(scheduled["send_date"]) - pd.Timestamp(date)).dt.days.to_numpy()
+    keep = (offsets >= 0) & (offsets < PLAN_DAYS)
+    pos = pd.Index(np.asarray(user_ids, dtype=np.int64)).get_indexer(scheduled["user_id"].to_numpy(np.int64)[keep])
+    ok = pos >= 0
+    free[pos[ok], offsets[keep][ok]] = False
+    return free

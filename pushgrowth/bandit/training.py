@@ -1,0 +1,293 @@
+"""A country's daily training and the promotion gate, as plain functions (the Dagster assets wrap them).
+
+Training uses the decision log of four users in five (a stable hash of the user id); the fifth is kept for
+evaluation, so the gate judges a model on users it never saw. It promotes the new model (the challenger) over the
+serving champion (or, before the first one, over the cold-start policy) only when:
+
+1. the data checks pass (labels and propensities sane, unique traces, contexts found);
+2. there is enough held-out evidence (`min_rows` bandit decisions with a known reward);
+3. every head the challenger would serve predicts better than chance on the held-out users: the lower bound of
+   its AUC (Hanley-McNeil standard error) is above `min_auc`. A model trained on noise, or on shuffled rewards,
+   stops here whatever the sample size;
+4. the off-policy rule holds, on the held-out bandit decisions, with doubly robust estimates that share the
+   challenger's reward model (see `offline`):
+   - `not_worse` (default): the paired difference challenger - champion is not significantly negative (its
+     upper bound is above `-min_lift`);
+   - `paired`: the paired difference is significantly positive (its lower bound is above `min_lift`);
+   - `lower_bound`: the challenger's lower bound is above the champion's estimate (+ `min_lift`).
+   The superiority rules also need the challenger's effective sample size to reach `min_ess`.
+
+Why `not_worse` by default: a policy over a thousand joint plans, judged on a reward a user earns a few times in a
+hundred, cannot be *proven* better off-policy until tens of thousands of decisions are logged (in a test run, 450
+held-out decisions gave intervals of +-1 on a scale where 1.0 is the average plan). Requiring proof would keep
+a country on cold start for weeks; requiring a model that predicts (3) and is not shown to be worse (4) lets it
+learn within days, and `paired` is the rule to switch to once volumes allow it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from pushgrowth.bandit import offline, ope
+from pushgrowth.bandit.data import reward_kind, reward_of, training_frame
+from pushgrowth.bandit.features import FeatureSpec
+from pushgrowth.bandit.model import RewardModel, TrainConfig, fit, user_fold
+from pushgrowth.bandit.serving import ServingPolicy
+from pushgrowth.campaigns import Catalog
+
+GATE_RULES = ("not_worse", "paired", "lower_bound")
+
+
+@dataclass(frozen=True)
+class GateConfig:
+    rule: str = "not_worse"
+    alpha: float = 0.10
+    """Two-sided level of the intervals: 0.10 makes the lower bound a one-sided 95% bound."""
+    min_lift: float = 0.0
+    """In normalized reward units (1.0 = the average logged plan): 0.02 asks for a 2% improvement."""
+    min_rows: int = 150
+    min_ess: float = 15.0
+    clip: float | None = 200.0
+    """Cap on importance weights: a little bias for much less variance when thousands of plans are possible."""
+    min_auc: float = 0.5
+    """The lower bound of every served head's held-out AUC must exceed this (0.5 = chance)."""
+    min_auc_positives: int = 50
+    """A head is judged on AUC only with this many held-out positives (fewer give intervals too wide to mean
+    anything; the off-policy rule still covers it). At least one served head must be judged."""
+
+    def __post_init__(self) -> None:
+        if self.rule not in GATE_RULES:
+            raise ValueError(f"gate rule {self.rule!r} is not one of {GATE_RULES}")
+
+
+@dataclass
+class TrainingResult:
+    country: str
+    as_of: dt.date
+    model: RewardModel | None
+    rows: int
+    train_rows: int
+    metrics: dict[str, float]
+    data_checks: dict[str, bool]
+    frame: pd.DataFrame = field(repr=False)
+    config: TrainConfig = field(default_factory=TrainConfig)
+
+    @property
+    def held_out(self) -> np.ndarray:
+        """The users kept out of training for the gate (the same fold whatever the training config)."""
+        return user_fold(self.frame["user_id"].to_numpy(), self.config.validation_share, self.config.seed + 1)
+
+    @property
+    def checks_passed(self) -> bool:
+        return all(self.data_checks.values())
+
+
+def data_checks(frame: pd.DataFrame, logged: int) -> dict[str, bool]:
+    """Sanity of the training data itself, on top of the upstream Great Expectations gates."""
+    if not len(frame):
+        return {"has_rows": False}
+    return {
+        "propensities_in_range": bool(frame["propensity"].between(0, 1, inclusive="right").all()),
+        "trace_ids_unique": bool(frame["trace_id"].is_unique),
+        "labels_finite_when_mature": bool(np.isfinite(frame.loc[frame["is_mature"].astype(bool),
+                                                                "reward_net_revenue"]).all()),
+        "contexts_found": len(frame) >= 0.95 * logged,
+    }
+
+
+def prepare(lake, country: str, as_of: dt.date, config: TrainConfig = TrainConfig()) -> TrainingResult:
+    """The training frame up to `as_of` and its data checks, without a model (what the gate re-reads)."""
+    from pushgrowth.bandit.data import DECISION_LOG, read_dataset
+
+    frame = training_frame(lake, country, as_of)
+    if not len(frame):
+        return TrainingResult(country, as_of, None, 0, 0, {}, {"has_rows": False}, frame, config)
+    log = read_dataset(lake, DECISION_LOG, country, end=as_of)
+    logged = int(((log["assignment_group"] != "holdout") & log["frequency"].notna()).sum())
+    return TrainingResult(country, as_of, None, len(frame), 0, {}, data_checks(frame, logged), frame, config)
+
+
+def train(lake, country: str, as_of: dt.date, catalog: Catalog, config: TrainConfig = TrainConfig()
+          ) -> TrainingResult:
+    """Train the country's heads on the training fold of the mature decision log up to `as_of`."""
+    prepared = prepare(lake, country, as_of, config)
+    frame = prepared.frame
+    spec = FeatureSpec(reference_order_value=catalog.policies[country].reference_order_value)
+    if not len(frame):
+        return prepared
+    holdout = prepared.held_out
+    model = fit(frame[~holdout].reset_index(drop=True), spec, config)
+    model.country = country
+    metrics = {f"{head}_{k}": v for head, h in model.heads.items() for k, v in h.metrics.items()}
+    metrics.update({f"rows_{k}": float(v) for k, v in model.trained_on.items()})
+    return TrainingResult(country, as_of, model if model.heads else None, len(frame), int((~holdout).sum()),
+                          metrics, prepared.data_checks, frame, config)
+
+
+@dataclass
+class GateResult:
+    promoted: bool
+    reason: str
+    table: pd.DataFrame
+    metrics: dict[str, float]
+    config: GateConfig
+
+    def markdown(self) -> str:
+        shown = self.table.copy()
+        for column in ("value", "ci_low", "ci_high", "std_error", "ess", "max_weight"):
+            if column in shown:
+                shown[column] = shown[column].map(lambda v: f"{v:.4g}" if v == v else "-")
+        verdict = "**promoted**" if self.promoted else "**not promoted**"
+        return (f"{verdict}: {self.reason}\n\nGate: rule `{self.config.rule}`, alpha {self.config.alpha}, "
+                f"min lift {self.config.min_lift}, min rows {self.config.min_rows}, min ESS {self.config.min_ess}, "
+                f"clip {self.config.clip}. Values are mean rewards normalized per objective (1.0 = the average "
+                f"logged plan), on held-out users.\n\n" + shown.to_markdown(index=False))
+
+    def to_dict(self) -> dict:
+        return {"promoted": self.promoted, "reason": self.reason, "config": asdict(self.config),
+                "metrics": self.metrics, "table": self.table.to_dict(orient="records")}
+
+
+def evaluate(result: TrainingResult, catalog: Catalog, challenger: ServingPolicy, champion: ServingPolicy,
+             config: GateConfig = GateConfig(), seed: int = 0) -> GateResult:
+    """The gate's evidence and verdict for a freshly trained challenger against the serving champion."""
+    frame = result.frame
+    if challenger.model is None:
+        return GateResult(False, "no challenger: not enough mature decisions to train any head yet",
+                          pd.DataFrame(), {}, config)
+    held_out = result.held_out
+    rows = offline.evaluation_rows(frame[held_out].reset_index(drop=True))
+    scale = offline.objective_scale(rows)
+    bau = ServingPolicy(bau=True, reference_order_value=challenger.reference_order_value)
+    terms = offline.logged_terms(rows, catalog, {"challenger": challenger, "champion": champion, "bau": bau},
+                                 challenger.model, scale=scale, rng_seed=seed)
+    table_rows = []
+    estimates = {}
+    for name in ("challenger", "champion", "bau"):
+        if not len(terms.reward):
+            break
+        found = offline.estimates(terms, name, alpha=config.alpha, clip=config.clip)
+        estimates[name] = found
+        for est in found.values():
+            table_rows.append({"policy": name, **est.to_dict()})
+    on_bau = _bau_on_policy(frame[held_out], scale, config.alpha)
+    if on_bau is not None:
+        table_rows.append({"policy": "bau (its own group)", **on_bau.to_dict()})
+    diff = offline.paired_difference(terms, "challenger", "champion", config.alpha, config.clip) \
+        if len(terms.reward) >= 2 else None
+    if diff is not None:
+        table_rows.append({"policy": "challenger - champion", **diff.to_dict(), "estimator": "paired dr"})
+    table = pd.DataFrame(table_rows)
+    metrics = {"ope_rows": float(len(terms.reward))}
+    for name, found in estimates.items():
+        for key in ("dr", "snips"):
+            metrics[f"ope_{name}_{key}"] = found[key].value
+        metrics[f"ope_{name}_dr_ci_low"] = found["dr"].ci_low
+        metrics[f"ope_{name}_ess"] = found["dr"].ess
+    if diff is not None:
+        metrics.update({"ope_difference": diff.value, "ope_difference_ci_low": diff.ci_low})
+    if on_bau is not None:
+        metrics["bau_on_policy"] = on_bau.value
+    quality = head_quality(frame[held_out], catalog, challenger, config.alpha)
+    for head, auc in quality.items():
+        metrics[f"heldout_auc_{head}"] = auc.estimate
+        metrics[f"heldout_auc_{head}_ci_low"] = auc.ci_low
+        table_rows.append({"policy": f"challenger head `{head}`", "estimator": "held-out AUC", "value": auc.estimate,
+                           "std_error": auc.std_error, "ci_low": auc.ci_low, "ci_high": auc.ci_high, "n": auc.n,
+                           "ess": float(auc.positives)})
+    table = pd.DataFrame(table_rows)
+    promoted, reason = _verdict(result, terms, estimates, diff, quality, config)
+    return GateResult(promoted, reason, table, metrics, config)
+
+
+@dataclass(frozen=True)
+class Auc:
+    estimate: float
+    std_error: float
+    ci_low: float
+    ci_high: float
+    n: int
+    positives: int = 0
+
+
+def auc_interval(labels: np.ndarray, scores: np.ndarray, alpha: float = 0.1) -> Auc:
+    """AUC with the Hanley-McNeil (1982) standard error; NaN when a class is missing."""
+    from scipy.stats import mannwhitneyu, norm
+
+    labels = np.asarray(labels, bool)
+    pos, neg = int(labels.sum()), int((~labels).sum())
+    if pos == 0 or neg == 0:
+        return Auc(float("nan"), float("nan"), float("nan"), float("nan"), len(labels), pos)
+    auc = float(mannwhitneyu(scores[labels], scores[~labels]).statistic / (pos * neg))
+    q1, q2 = auc / (2 - auc), 2 * auc**2 / (1 + auc)
+    se = float(np.sqrt((auc * (1 - auc) + (pos - 1) * (q1 - auc**2) + (neg - 1) * (q2 - auc**2)) / (pos * neg)))
+    z = norm.ppf(1 - alpha / 2)
+    return Auc(auc, se, auc - z * se, auc + z * se, len(labels), pos)
+
+
+def head_quality(frame: pd.DataFrame, catalog: Catalog, challenger: ServingPolicy, alpha: float) -> dict[str, Auc]:
+    """Held-out AUC of each probability head the challenger serves (open: any open among delivered plans;
+    conversion: converted among mature plans)."""
+    model = challenger.model
+    served = {challenger.head(c.objective) for c in catalog.campaigns} - {None}
+    out = {}
+    rows = frame[(frame["assignment_group"] != "holdout") & frame["frequency"].notna()]
+    for head, (label, mask) in {
+        "open": (rows["opens"].astype(float) > 0, rows["pushes_delivered"].astype(float) > 0),
+        "conversion": (rows["converted"].astype(bool), rows["is_mature"].astype(bool)
+                       & (rows["pushes_delivered"].astype(float) > 0)),
+    }.items():
+        if head not in served or not model.has(head) or not mask.any():
+            continue
+        sel = rows[mask.to_numpy()]
+        pred = model.predict(sel, sel)[head].to_numpy()
+        out[head] = auc_interval(label[mask].to_numpy(), pred, alpha)
+    return out
+
+
+def _bau_on_policy(frame: pd.DataFrame, scale: dict[str, float], alpha: float) -> ope.Estimate | None:
+    """BAU's own group, judged on the same rewards as the bandit rows (see `data.reward_kind`)."""
+    bau = frame[frame["assignment_group"] == "bau"]
+    kind = reward_kind(bau)
+    values = reward_of(bau, kind) / pd.Series(kind).map(scale).fillna(1.0).to_numpy()
+    values = values[(kind != "") & np.isfinite(values)]
+    return ope.on_policy(values, alpha=alpha) if len(values) >= 2 else None
+
+
+def _verdict(result: TrainingResult, terms: offline.LoggedTerms, estimates: dict, diff: ope.Estimate | None,
+             quality: dict[str, Auc], config: GateConfig) -> tuple[bool, str]:
+    n = len(terms.reward)
+    if not result.checks_passed:
+        failed = [k for k, ok in result.data_checks.items() if not ok]
+        return False, f"data checks failed: {', '.join(failed)}"
+    if n < config.min_rows:
+        return False, f"not enough evidence: {n} held-out bandit decisions with a known reward (< {config.min_rows})"
+    judged = {h: a for h, a in quality.items() if a.positives >= config.min_auc_positives}
+    weak = [f"{h} {a.estimate:.3f} (lower bound {a.ci_low:.3f})" for h, a in judged.items()
+            if not a.ci_low > config.min_auc]
+    if weak or not judged:
+        return False, ("a served head does not predict better than chance on held-out users: " + ", ".join(weak)
+                       if weak else f"no served head has {config.min_auc_positives} held-out positives to be judged")
+    challenger, champion = estimates["challenger"]["dr"], estimates["champion"]["dr"]
+    aucs = ", ".join(f"{h} AUC {a.estimate:.3f}" for h, a in judged.items())
+    if config.rule == "not_worse":
+        assert diff is not None
+        if diff.ci_high > -config.min_lift:
+            return True, (f"{aucs} on held-out users; not worse than the champion off-policy (difference "
+                          f"{diff.value:+.3f}, upper bound {diff.ci_high:+.3f})")
+        return False, f"worse than the champion: difference {diff.value:+.3f}, upper bound {diff.ci_high:+.3f}"
+    if challenger.ess < config.min_ess:
+        return False, f"effective sample size {challenger.ess:.1f} below {config.min_ess}"
+    if config.rule == "paired":
+        assert diff is not None
+        if diff.ci_low > config.min_lift:
+            return True, (f"challenger beats champion by {diff.value:+.3f} (lower bound {diff.ci_low:+.3f} > "
+                          f"{config.min_lift})")
+        return False, f"difference {diff.value:+.3f}, lower bound {diff.ci_low:+.3f} not above {config.min_lift}"
+    if challenger.ci_low > champion.value + config.min_lift:
+        return True, f"challenger lower bound {challenger.ci_low:.3f} above champion estimate {champion.value:.3f}"
+    return False, f"challenger lower bound {challenger.ci_low:.3f} not above champion estimate {champion.value:.3f}"

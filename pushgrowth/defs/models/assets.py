@@ -1,0 +1,127 @@
+"""Country bandits: the daily training (`bandit_model`) and the promotion gate (`model_promotion`).
+
+Both are partitioned by country and read everything known so far: the decision log and the user features of
+every day in the lake. Each training is an MLflow run registered as `pushgrowth-bandit-<COUNTRY>@challenger`;
+the gate moves `@champion` only on evidence, and assignments serve whatever `@champion` points at.
+"""
+
+import dagster as dg
+import pandas as pd
+
+from pushgrowth.alerts import Alert
+from pushgrowth.bandit import registry
+from pushgrowth.bandit.data import USER_FEATURES, partition_dates
+from pushgrowth.bandit.features import ACTION_COLUMNS
+from pushgrowth.bandit.serving import ServingPolicy
+from pushgrowth.bandit.training import evaluate, prepare, train
+from pushgrowth.catalog_store import published_catalog
+from pushgrowth.defs.automation.conditions import FOLLOW
+from pushgrowth.defs.partitions import country_partitions
+from pushgrowth.defs.resources import BanditSettings, HomeResource, NotifierResource
+
+BY_COUNTRY = dg.MultiToSingleDimensionPartitionMapping(partition_dimension_name="country")
+"""A country's model depends on every (date, country) partition of that country."""
+
+
+def _as_of(home, country: str):
+    dates = partition_dates(home.lake, USER_FEATURES, country)
+    if not dates:
+        raise dg.Failure(description=f"no user_features of {country} in {home.lake} yet: run the daily refresh first")
+    return dates[-1]
+
+
+def _md(frame: pd.DataFrame) -> dg.MetadataValue:
+    return dg.MetadataValue.md(frame.to_markdown(index=False) if len(frame) else "_none_")
+
+
+@dg.asset(
+    automation_condition=FOLLOW,
+    partitions_def=country_partitions,
+    group_name="models",
+    kinds={"lightgbm", "mlflow"},
+    deps=[dg.AssetDep("decision_log", partition_mapping=BY_COUNTRY),
+          dg.AssetDep("user_features", partition_mapping=BY_COUNTRY), "campaign_catalog"],
+    description="The country's reward model (LightGBM heads for open, conversion, net revenue and redemption), "
+                "trained on the mature decision log, logged to MLflow and registered as "
+                "pushgrowth-bandit-<COUNTRY>@challenger.",
+)
+def bandit_model(context: dg.AssetExecutionContext, home: HomeResource) -> dg.MaterializeResult:
+    country, h = context.partition_key, home.home
+    as_of = _as_of(h, country)
+    catalog = published_catalog(h.lake)
+    result = train(h.lake, country, as_of, catalog)
+    metadata = {"as_of": as_of.isoformat(), "decisions": result.rows, "training_rows": result.train_rows,
+                "data_checks": dg.MetadataValue.json(result.data_checks)}
+    if result.model is None:
+        context.log.info(f"{country}: no head has enough mature decisions yet ({result.rows} logged plans)")
+        return dg.MaterializeResult(metadata={**metadata, "trained": False})
+    example = result.frame[list(result.model.spec.context) + list(ACTION_COLUMNS)].head(5)
+    ref = registry.log_model(
+        h, result.model, country,
+        params={"heads": ",".join(result.model.heads), "as_of": as_of, "training_rows": result.train_rows,
+                "features": len(result.model.spec.columns), "catalog_version": catalog.version},
+        metrics=result.metrics,
+        tags={"dagster/run_id": context.run_id, "dagster/partition": country, "as_of": as_of.isoformat(),
+              "country": country},
+        input_example=example)
+    heads = pd.DataFrame([{"head": n, **{k: round(v, 4) for k, v in head.metrics.items()}}
+                          for n, head in result.model.heads.items()])
+    return dg.MaterializeResult(
+        metadata={**metadata, "trained": True, "model_name": ref.name, "model_version": ref.version,
+                  "mlflow_run_id": ref.run_id, "heads": _md(heads)},
+        data_version=dg.DataVersion(f"{ref.name}/{ref.version}"),
+    )
+
+
+@dg.asset(
+    automation_condition=FOLLOW,
+    partitions_def=country_partitions,
+    group_name="models",
+    kinds={"mlflow"},
+    deps=[bandit_model],
+    description="The promotion gate: off-policy evaluation of the challenger against the champion on held-out "
+                "users; moves pushgrowth-bandit-<COUNTRY>@champion only when the evidence says it is better.",
+)
+def model_promotion(context: dg.AssetExecutionContext, home: HomeResource, bandit: BanditSettings,
+                    notifier: NotifierResource) -> dg.MaterializeResult:
+    country, h = context.partition_key, home.home
+    challenger_ref = registry.alias_ref(h, country, registry.CHALLENGER)
+    champion_ref = registry.alias_ref(h, country, registry.CHAMPION)
+
+    def serving(ref) -> dict:
+        return {"serving_model": f"{ref.name} v{ref.version}" if ref else "cold start (no champion yet)",
+                "serving_version": ref.version if ref else "none"}
+
+    if challenger_ref is None:
+        return dg.MaterializeResult(metadata={**serving(champion_ref), "decision": "no challenger yet"})
+    if champion_ref is not None and champion_ref.version == challenger_ref.version:
+        return dg.MaterializeResult(metadata={**serving(champion_ref), "decision": "challenger is the champion"})
+    catalog = published_catalog(h.lake)
+    reference = catalog.policies[country].reference_order_value
+    policy = bandit.policy()
+    challenger = ServingPolicy(registry.load(h, challenger_ref), challenger_ref.name, challenger_ref.version,
+                               policy, reference_order_value=reference)
+    champion = ServingPolicy(registry.load(h, champion_ref) if champion_ref else None,
+                             champion_ref.name if champion_ref else None,
+                             champion_ref.version if champion_ref else None, policy,
+                             reference_order_value=reference)
+    gate = evaluate(prepare(h.lake, country, _as_of(h, country)), catalog, challenger, champion, bandit.gate())
+    registry.record_gate(h, challenger_ref, gate.metrics, gate.markdown(), gate.to_dict())
+    if gate.promoted:
+        registry.set_alias(h, challenger_ref, registry.CHAMPION)
+        champion_ref = challenger_ref
+    kind = "model_promotion" if gate.promoted else "model_rejection"
+    notifier.send(Alert(kind, f"{country}: {challenger_ref.name} v{challenger_ref.version} "
+                              f"{'promoted to champion' if gate.promoted else 'not promoted'}", gate.reason,
+                        severity="info", fields={"country": country, **serving(champion_ref)}), context.log)
+    return dg.MaterializeResult(metadata={
+        **serving(champion_ref), "decision": "promoted" if gate.promoted else "kept champion",
+        "reason": gate.reason, "challenger": f"{challenger_ref.name} v{challenger_ref.version}",
+        "evidence": dg.MetadataValue.md(gate.markdown()),
+        **{k: float(v) for k, v in gate.metrics.items() if v == v},
+    })
+
+
+model_job = dg.define_asset_job(
+    "model_job", selection=dg.AssetSelection.assets(bandit_model, model_promotion),
+    partitions_def=country_partitions, description="Retrain a country's bandit and run its promotion gate.")

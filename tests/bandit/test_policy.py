@@ -1,0 +1,574 @@
+"""The factored exploration policy: exact propensities, eligibility, exploration floors, BAU and schedules."""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy.stats import chisquare
+
+from pushgrowth.bandit.features import DIMENSIONS, FeatureSpec, expected_discount
+from pushgrowth.bandit.model import fit
+from pushgrowth.bandit.policy import (
+    Distribution,
+    Options,
+    PolicyConfig,
+    Scores,
+    bau_plan,
+    cold_start,
+    eligible,
+    free_days_from_schedule,
+    model_policy,
+    schedule_mask,
+)
+from pushgrowth.bandit.serving import REDEMPTION_PRIOR, ServingPolicy, bau_distribution
+from pushgrowth.domain import ActionSpace, plan_send_offsets
+from tests.bandit.conftest import COUPON_CAMPAIGN, FAST, campaign, synthetic_context, synthetic_frame
+
+DATE = dt.date(2026, 9, 2)  # a Wednesday
+TINY = ActionSpace(value_proposition="free_shipping", coupon_kind="amount", coupon_values=(0.0, 10.0, 25.0),
+                   templates=(("a", "urgency"), ("b", "benefit")), hours=(9, 20), weekdays=(1, 4, 6),
+                   frequencies=(1, 2))
+TINY_OPTIONS = Options.of(TINY, 10.0, "b", 20, "fri", 1)
+KINDS = ("cold_start", "model_policy", "bau")
+
+
+def random_scores(n: int, options: Options, seed: int, is_probability: bool = True, scale: float = 1.0,
+                  spread: float = 1.0) -> Scores:
+    """Scores with random deltas (zero on the BAU option, as `Scores.compute` makes them)."""
+    rng = np.random.default_rng(seed)
+    deltas = {}
+    for k, d in enumerate(DIMENSIONS):
+        delta = rng.normal(0, spread, (n, options.sizes[k]))
+        deltas[d] = delta - delta[:, [options.bau[k]]]
+    return Scores("open", rng.normal(-3 if is_probability else 10, 1, n), deltas, scale, is_probability)
+
+
+def situation(n: int, options: Options, seed: int, busy: float = 0.3) -> tuple[np.ndarray, np.ndarray]:
+    """A schedule mask (some users with nothing allowed) and coupon eligibility (some users coupon-free only)."""
+    rng = np.random.default_rng([seed, 11])
+    free = rng.random((n, 7)) >= busy
+    capacity = rng.integers(0, 4, n)
+    mask = schedule_mask(free, capacity, options.space, DATE)
+    values = np.asarray(options.space.coupon_values)
+    allowed = np.where((rng.random(n) < 0.3)[:, None], values[None, :] == 0, True)
+    return mask, allowed
+
+
+def build(kind: str, options: Options, mask: np.ndarray, allowed: np.ndarray | None, seed: int = 0,
+          config: PolicyConfig = PolicyConfig()) -> Distribution:
+    if kind == "cold_start":
+        return cold_start(options, mask, config, allowed)
+    if kind == "model_policy":
+        return model_policy(random_scores(len(mask), options, seed), options, mask, config, coupon_allowed=allowed)
+    return bau_distribution(options, mask, allowed)
+
+
+def joint(dist: Distribution) -> np.ndarray:
+    """(users x joint actions), the last dimension (frequency) varying fastest."""
+    return np.einsum("nc,nt,nh,nwf->ncthwf", dist.coupon, dist.template, dist.hour, dist.schedule).reshape(
+        len(dist), -1)
+
+
+def joint_indices(options: Options) -> list[dict[str, int]]:
+    return [dict(zip(DIMENSIONS, combo)) for combo in itertools.product(*(range(s) for s in options.sizes))]
+
+
+@pytest.fixture(scope="module")
+def options() -> Options:
+    return Options.of_campaign(campaign(COUPON_CAMPAIGN))
+
+
+# --- every distribution ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_blocks_sum_to_one_or_zero_and_masked_options_have_probability_zero(kind, options):
+    n = 500
+    mask, allowed = situation(n, options, seed=1)
+    dist = build(kind, options, mask, allowed)
+    ok = eligible(mask)
+    assert 0 < ok.sum() < n                      # both kinds of users are in the test
+    assert dist.coupon.shape == (n, options.sizes[0]) and dist.schedule.shape == (n, *options.sizes[3:])
+    np.testing.assert_allclose(dist.coupon.sum(1), 1.0, atol=1e-12)     # a zero coupon is always allowed here
+    np.testing.assert_allclose(dist.template.sum(1), 1.0, atol=1e-12)
+    np.testing.assert_allclose(dist.hour.sum(1), 1.0, atol=1e-12)
+    np.testing.assert_allclose(dist.schedule.sum((1, 2)), ok.astype(float), atol=1e-12)
+    assert (dist.schedule[~mask] == 0).all()
+    assert (dist.coupon[~allowed] == 0).all()
+    for block in (dist.coupon, dist.template, dist.hour, dist.schedule):
+        assert (block >= 0).all() and (block <= 1 + 1e-12).all()
+
+
+@pytest.mark.parametrize("kind", ["cold_start", "model_policy"])
+def test_a_block_with_nothing_allowed_is_all_zero(kind):
+    no_zero = Options.of(ActionSpace("free_shipping", "amount", (10.0, 20.0), (("a", "urgency"),), (9,), (4,),
+                                     (1,)), 10.0, "a", 9, 4, 1)
+    mask = np.ones((3, 1, 1), bool)
+    allowed = np.array([[True, True], [False, True], [False, False]])
+    dist = build(kind, no_zero, mask, allowed)
+    np.testing.assert_allclose(dist.coupon.sum(1), [1.0, 1.0, 0.0])
+    assert dist.coupon[1, 0] == 0 and dist.coupon[1, 1] == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_propensity_of_a_sampled_action_is_the_product_of_its_blocks(kind, options):
+    n = 2000
+    mask, allowed = situation(n, options, seed=2)
+    dist = build(kind, options, mask, allowed, seed=3)
+    idx, propensity = dist.sample(np.random.default_rng(4))
+    rows = np.arange(n)
+    product = (dist.coupon[rows, idx["coupon"]] * dist.template[rows, idx["template"]]
+               * dist.hour[rows, idx["hour"]] * dist.schedule[rows, idx["weekday"], idx["frequency"]])
+    np.testing.assert_array_equal(propensity, product)
+    np.testing.assert_array_equal(dist.probability(idx), product)
+    ok = eligible(mask)
+    assert ((propensity[ok] > 0) & (propensity[ok] <= 1)).all()   # every sendable user's propensity is in (0, 1]
+    for k, d in enumerate(DIMENSIONS):                           # indices are within the options
+        assert ((idx[d] >= 0) & (idx[d] < options.sizes[k])).all()
+    assert mask[rows[ok], idx["weekday"][ok], idx["frequency"][ok]].all()
+    assert allowed[rows, idx["coupon"]].all()
+    if kind == "bau":
+        np.testing.assert_array_equal(propensity[ok], 1.0)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_sampled_joint_actions_follow_the_distribution(kind):
+    """Empirical frequencies of joint actions over many draws match `probability` (chi-square)."""
+    draws = 30_000
+    free = np.ones((1, 7), bool)
+    free[0, 4] = False                              # Sunday (offset 4) is taken: schedules through it are out
+    mask = np.repeat(schedule_mask(free, np.array([2]), TINY, DATE), draws, axis=0)
+    allowed = np.repeat([[True, True, False]], draws, axis=0)
+    base = build(kind, TINY_OPTIONS, mask[:1], allowed[:1], seed=5)
+    dist = Distribution(*(np.repeat(b, draws, axis=0) for b in (base.coupon, base.template, base.hour,
+                                                                base.schedule)), base.policy)
+    idx, propensity = dist.sample(np.random.default_rng(6))
+    combos = joint_indices(TINY_OPTIONS)
+    code = np.ravel_multi_index(tuple(idx[d] for d in DIMENSIONS), TINY_OPTIONS.sizes)
+    counts = np.bincount(code, minlength=len(combos))
+    expected = np.array([base.probability({d: np.array([c[d]]) for d in DIMENSIONS})[0] for c in combos])
+    np.testing.assert_allclose(expected, joint(base)[0], rtol=1e-12)
+    assert expected.sum() == pytest.approx(1.0)
+    assert counts[expected == 0].sum() == 0         # never an impossible action
+    np.testing.assert_allclose(propensity, expected[code], rtol=1e-12)
+    support = expected > 0
+    if support.sum() == 1:
+        assert counts[support][0] == draws
+        return
+    assert chisquare(counts[support], draws * expected[support]).pvalue > 1e-3
+
+
+# --- cold start, the model policy and BAU ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("cold_epsilon", [0.0, 0.3, 0.5, 1.0])
+def test_cold_start_keeps_bau_with_one_minus_epsilon(options, cold_epsilon):
+    n = 400
+    mask, _ = situation(n, options, seed=7, busy=0.15)
+    dist = cold_start(options, mask, PolicyConfig(cold_epsilon=cold_epsilon))
+    b = options.bau
+    for k, block in enumerate((dist.coupon, dist.template, dist.hour)):
+        size = options.sizes[k]
+        np.testing.assert_allclose(block[:, b[k]], 1 - cold_epsilon + cold_epsilon / size)
+        others = np.delete(block, b[k], axis=1)
+        np.testing.assert_allclose(others, cold_epsilon / size)
+    # the schedule: the marginals of the BAU weekday and frequency when all their schedules are allowed
+    weekday_open = mask[:, b[3], :].all(axis=1)
+    frequency_open = mask[:, :, b[4]].all(axis=1)
+    assert weekday_open.sum() > 20 and frequency_open.sum() > 20
+    assert (dist.schedule[weekday_open, b[3], :].sum(axis=1) >= 1 - cold_epsilon - 1e-12).all()
+    assert (dist.schedule[frequency_open, :, b[4]].sum(axis=1) >= 1 - cold_epsilon - 1e-12).all()
+    everything = mask.all(axis=(1, 2))
+    w, f = options.sizes[3], options.sizes[4]
+    expected = (1 - cold_epsilon + cold_epsilon / w) * (1 - cold_epsilon + cold_epsilon / f)
+    np.testing.assert_allclose(dist.schedule[everything, b[3], b[4]], expected)
+    assert dist.policy == "cold_start"
+
+
+def test_cold_start_renormalizes_the_coupons_left():
+    n = 2
+    allowed = np.array([[True, False, True], [True, True, True]])
+    dist = cold_start(TINY_OPTIONS, np.ones((n, 3, 2), bool), PolicyConfig(cold_epsilon=0.6), allowed)
+    # BAU coupon (10) is not allowed for user 0: the uniform shares of 0 and 25 are renormalized
+    np.testing.assert_allclose(dist.coupon[0], [0.5, 0.0, 0.5])
+    np.testing.assert_allclose(dist.coupon[1], [0.2, 0.6, 0.2])
+
+
+@pytest.mark.parametrize("epsilon", [0.05, 0.1, 0.5])
+def test_model_policy_keeps_an_epsilon_floor(options, epsilon):
+    """However extreme the scores, each allowed option keeps at least epsilon / |options|."""
+    n = 300
+    scores = random_scores(n, options, seed=8, spread=50.0)
+    mask = np.ones((n, *options.sizes[3:]), bool)
+    dist = model_policy(scores, options, mask, PolicyConfig(epsilon=epsilon))
+    for k, block in enumerate((dist.coupon, dist.template, dist.hour)):
+        assert block.min() >= epsilon / options.sizes[k] - 1e-15
+        assert block.max() <= 1 - epsilon + epsilon / options.sizes[k] + 1e-12
+    floor = (epsilon / options.sizes[3]) * (epsilon / options.sizes[4])
+    assert dist.schedule.min() >= floor - 1e-15
+    # restricting coupons only raises the allowed ones
+    allowed = np.ones((n, options.sizes[0]), bool)
+    allowed[:, -2:] = False
+    restricted = model_policy(scores, options, mask, PolicyConfig(epsilon=epsilon), coupon_allowed=allowed)
+    assert (restricted.coupon[:, :-2] >= dist.coupon[:, :-2] - 1e-15).all()
+    assert restricted.policy == "bandit"
+
+
+def test_model_policy_is_the_epsilon_mixed_softmax_of_each_block(options):
+    n = 50
+    config = PolicyConfig(temperature=0.4, epsilon=0.2, bau_prior=0.3)
+    scores = random_scores(n, options, seed=9, is_probability=False, scale=3.0)
+    mask = np.ones((n, *options.sizes[3:]), bool)
+    dist = model_policy(scores, options, mask, config)
+
+    def expected(d):
+        k = DIMENSIONS.index(d)
+        score = scores.deltas[d].copy()
+        score[:, options.bau[k]] += config.bau_prior * scores.scale      # the BAU option's head start
+        e = np.exp(score / (config.temperature * scores.scale))
+        return 0.8 * e / e.sum(1, keepdims=True) + 0.2 / score.shape[1]
+
+    np.testing.assert_allclose(dist.coupon, expected("coupon"), rtol=1e-12)
+    np.testing.assert_allclose(dist.template, expected("template"), rtol=1e-12)
+    np.testing.assert_allclose(dist.hour, expected("hour"), rtol=1e-12)
+    outer = expected("weekday")[:, :, None] * expected("frequency")[:, None, :]
+    np.testing.assert_allclose(dist.schedule, outer, rtol=1e-12)
+
+
+def test_a_dimension_the_model_ignores_keeps_the_cold_start_block(options):
+    n = 20
+    scores = random_scores(n, options, seed=26)
+    scores.deltas["hour"][:10] = 0.0                     # no tree uses the hour for the first ten users
+    mask = np.ones((n, *options.sizes[3:]), bool)
+    config = PolicyConfig(cold_epsilon=0.4)
+    dist = model_policy(scores, options, mask, config)
+    cold = cold_start(options, mask, config)
+    np.testing.assert_allclose(dist.hour[:10], cold.hour[:10], rtol=1e-12)
+    assert not np.allclose(dist.hour[10:], cold.hour[10:])
+    np.testing.assert_allclose(dist.template, model_policy(random_scores(n, options, seed=26), options, mask,
+                                                           config).template)
+    silent = random_scores(n, options, seed=27, spread=0.0)
+    everything = model_policy(silent, options, mask, config)
+    for block in ("coupon", "template", "hour", "schedule"):
+        np.testing.assert_allclose(getattr(everything, block), getattr(cold, block), rtol=1e-12)
+
+
+def test_without_epsilon_the_factored_policy_is_the_softmax_over_joint_actions():
+    """Additive scores make the product of per-block softmaxes the softmax of the summed score over the
+    allowed joint actions: the policy is exact, not an approximation."""
+    n = 40
+    config = PolicyConfig(temperature=0.5, epsilon=0.0, bau_prior=0.2)
+    scores = random_scores(n, TINY_OPTIONS, seed=10)
+    mask, allowed = situation(n, TINY_OPTIONS, seed=11, busy=0.2)
+    dist = model_policy(scores, TINY_OPTIONS, mask, config, coupon_allowed=allowed)
+    combos = joint_indices(TINY_OPTIONS)
+    bau = TINY_OPTIONS.bau
+    raw = np.column_stack([
+        scores.raw({d: np.full(n, c[d]) for d in DIMENSIONS})
+        + config.bau_prior * sum(c[d] == bau[k] for k, d in enumerate(DIMENSIONS)) for c in combos])
+    ok = np.column_stack([mask[:, c["weekday"], c["frequency"]] & allowed[:, c["coupon"]] for c in combos])
+    z = np.where(ok, np.exp((raw - raw.max(1, keepdims=True)) / config.temperature), 0.0)
+    softmax = np.divide(z, z.sum(1, keepdims=True), out=np.zeros_like(z), where=z.sum(1, keepdims=True) > 0)
+    np.testing.assert_allclose(joint(dist), softmax, atol=1e-12)
+
+
+def _priced(options: Options, scores: Scores, prices, config: PolicyConfig = PolicyConfig()) -> list[np.ndarray]:
+    n = len(scores.base)
+    values = np.asarray(options.space.coupon_values)
+    cost = np.tile(values * 0.02, (n, 1))                             # expected cost grows with the coupon
+    mask = np.ones((n, *options.sizes[3:]), bool)
+    return [model_policy(scores, options, mask, config, cost_price=p, expected_cost=cost).coupon for p in prices]
+
+
+PRICES = (0.0, 0.5, 1.0, 2.0, 5.0, 50.0)
+
+
+def test_a_price_on_coupon_cost_lowers_expensive_coupons_monotonically(options):
+    scores = random_scores(20, options, seed=12, spread=0.05)         # the model barely cares about coupons
+    coupons = _priced(options, scores, PRICES)
+    eps = PolicyConfig().epsilon / options.sizes[0]
+    for previous, current in zip(coupons, coupons[1:]):
+        assert (current[:, -1] <= previous[:, -1]).all()             # the most expensive coupon loses ...
+        above_floor = previous[:, -1] > eps + 1e-12
+        assert (current[above_floor, -1] < previous[above_floor, -1]).all()
+        assert (current[:, 0] >= previous[:, 0]).all()               # ... the free one gains
+    assert (coupons[-1][:, 0] > coupons[0][:, 0] + 0.5).all()
+    np.testing.assert_allclose(coupons[-1][:, 1:], eps, rtol=1e-6)   # only the floor is left at a huge price
+    # without a BAU head start, pricier coupons are never more likely than cheaper ones under a price
+    flat = _priced(options, scores, (5.0,), PolicyConfig(bau_prior=0.0))[0]
+    plain = _priced(options, scores, (0.0,), PolicyConfig(bau_prior=0.0))[0]
+    assert (flat[:, -1] < plain[:, -1]).all() and (flat[:, 0] > plain[:, 0]).all()
+    # a price without costs, or costs without a price, change nothing
+    mask = np.ones((20, *options.sizes[3:]), bool)
+    base = model_policy(scores, options, mask).coupon
+    np.testing.assert_array_equal(model_policy(scores, options, mask, cost_price=3.0).coupon, base)
+    np.testing.assert_array_equal(model_policy(scores, options, mask, expected_cost=np.ones((20, 6))).coupon, base)
+    np.testing.assert_array_equal(coupons[0], base)
+
+
+def test_a_price_on_coupon_cost_applies_when_the_model_has_no_coupon_opinion_yet(options):
+    """Budget pacing prices coupons before the model has learned anything about them (all coupon deltas equal):
+    a positive price must still move probability away from expensive coupons."""
+    scores = random_scores(20, options, seed=12, spread=0.05)
+    for d in scores.deltas["coupon"]:
+        d[:] = 0.0
+    coupons = _priced(options, scores, PRICES[:3])
+    for previous, current in zip(coupons, coupons[1:]):
+        assert (current[:, -1] < previous[:, -1]).all(), "a higher price left the most expensive coupon as likely"
+
+
+def test_temperature_is_in_units_of_the_heads_scale(options):
+    n = 10
+    mask = np.ones((n, *options.sizes[3:]), bool)
+    one = random_scores(n, options, seed=13, scale=1.0)
+    two = Scores(one.head, 2 * one.base, {d: 2 * v for d, v in one.deltas.items()}, 2.0, one.is_probability)
+    a, b = model_policy(one, options, mask), model_policy(two, options, mask)
+    for block in ("coupon", "template", "hour", "schedule"):
+        np.testing.assert_allclose(getattr(a, block), getattr(b, block), rtol=1e-10)
+
+
+def test_bau_distribution_is_the_bau_plan_with_probability_one(options):
+    n = 300
+    mask, allowed = situation(n, options, seed=14)
+    dist = bau_distribution(options, mask, allowed)
+    plan = bau_plan(options, mask, allowed)
+    ok = eligible(mask)
+    np.testing.assert_array_equal(dist.greedy()["coupon"], plan["coupon"])
+    np.testing.assert_array_equal(dist.probability(plan)[ok], 1.0)
+    np.testing.assert_array_equal(dist.schedule.sum((1, 2)), ok.astype(float))
+    assert dist.policy == "bau"
+
+
+def test_greedy_picks_the_most_likely_option_of_each_block(options):
+    n = 30
+    dist = model_policy(random_scores(n, options, seed=15), options, np.ones((n, *options.sizes[3:]), bool))
+    g = dist.greedy()
+    rows = np.arange(n)
+    assert (dist.hour[rows, g["hour"]] == dist.hour.max(1)).all()
+    assert (dist.schedule[rows, g["weekday"], g["frequency"]] == dist.schedule.reshape(n, -1).max(1)).all()
+
+
+# --- schedules ------------------------------------------------------------------------------------------------
+
+
+def test_schedule_mask_allows_only_free_days_within_capacity(options):
+    rng = np.random.default_rng(16)
+    n = 200
+    free = rng.random((n, 7)) >= 0.35
+    capacity = rng.integers(0, 4, n)
+    mask = schedule_mask(free, capacity, options.space, DATE)
+    assert mask.shape == (n, *options.sizes[3:])
+    for i in range(n):
+        for w, wd in enumerate(options.space.weekdays):
+            for f, freq in enumerate(options.space.frequencies):
+                days = plan_send_offsets(DATE, wd, freq)
+                assert mask[i, w, f] == (all(free[i, d] for d in days) and capacity[i] >= freq)
+    assert 0 < mask.mean() < 1
+
+
+def test_schedule_mask_never_lands_a_push_on_a_used_day():
+    space = ActionSpace("loyalty", "none", (0.0,), (("a", "benefit"),), (9,), tuple(range(7)), (1, 2, 3))
+    for used in range(7):
+        free = np.ones((1, 7), bool)
+        free[0, used] = False
+        mask = schedule_mask(free, np.array([3]), space, DATE)
+        for w in range(7):
+            for f, freq in enumerate((1, 2, 3)):
+                assert mask[0, w, f] == (used not in plan_send_offsets(DATE, w, freq))
+    # capacity: nothing for 0, only single pushes for 1
+    free = np.ones((2, 7), bool)
+    mask = schedule_mask(free, np.array([0, 1]), space, DATE)
+    assert not mask[0].any()
+    assert mask[1, :, 0].all() and not mask[1, :, 1:].any()
+    np.testing.assert_array_equal(eligible(mask), [False, True])
+
+
+def test_bau_plan_moves_a_colliding_schedule_to_the_next_allowed_weekday():
+    # TINY's weekdays are Tue, Fri, Sun; BAU is Fri x1. On Wednesday 2026-09-02 Fri is offset 2, Sun 4, Tue 6.
+    assert [plan_send_offsets(DATE, wd, 1) for wd in TINY.weekdays] == [(6,), (2,), (4,)]
+    free = np.ones((5, 7), bool)
+    free[1, 2] = False                      # Friday taken -> Sunday
+    free[2, [2, 4]] = False                 # Friday and Sunday taken -> wraps to Tuesday
+    free[3, [2, 4, 6]] = False              # every weekday taken, and every two-push plan uses one of them
+    capacity = np.array([3, 3, 3, 3, 0])    # no capacity left -> nothing fits
+    plan = bau_plan(TINY_OPTIONS, schedule_mask(free, capacity, TINY, DATE))
+    np.testing.assert_array_equal(plan["weekday"], [1, 2, 0, -1, -1])
+    np.testing.assert_array_equal(plan["frequency"], [0, 0, 0, -1, -1])
+    for d in ("coupon", "template", "hour"):
+        np.testing.assert_array_equal(plan[d], TINY_OPTIONS.bau[DIMENSIONS.index(d)])
+
+
+def test_bau_plan_lowers_the_frequency_before_raising_it():
+    twice = Options.of(TINY, 10.0, "b", 20, "fri", 2)      # BAU: Fri x2 = offsets 2 and 5
+    free = np.ones((3, 7), bool)
+    free[2, 2] = False
+    free[2, 4] = False
+    free[2, 6] = False                                     # no single push fits; Fri x2 = (2, 5) neither
+    capacity = np.array([3, 1, 3])
+    plan = bau_plan(twice, schedule_mask(free, capacity, TINY, DATE))
+    np.testing.assert_array_equal(plan["weekday"], [1, 1, -1])
+    np.testing.assert_array_equal(plan["frequency"], [1, 0, -1])
+
+
+def test_bau_plan_drops_a_coupon_the_budget_no_longer_allows():
+    mask = np.ones((2, 3, 2), bool)
+    allowed = np.array([[True, True, True], [True, False, False]])
+    plan = bau_plan(TINY_OPTIONS, mask, allowed)
+    np.testing.assert_array_equal(plan["coupon"], [1, 0])     # 10 -> the zero coupon
+    no_zero = Options.of(ActionSpace("loyalty", "amount", (10.0, 20.0), (("a", "benefit"),), (9,), (4,), (1,)),
+                         20.0, "a", 9, 4, 1)
+    plan = bau_plan(no_zero, np.ones((2, 1, 1), bool), np.array([[True, True], [True, False]]))
+    np.testing.assert_array_equal(plan["coupon"], [1, -1])
+
+
+def test_free_days_from_schedule_marks_exactly_the_scheduled_offsets():
+    users = np.array([10, 20, 30])
+    scheduled = pd.DataFrame({
+        "user_id": [10, 10, 10, 10, 20, 99, 30],
+        "send_date": pd.to_datetime(["2026-09-02", "2026-09-08", "2026-09-09", "2026-09-01", "2026-09-05 20:00",
+                                     "2026-09-03", "2026-09-02"], format="ISO8601"),
+    })
+    free = free_days_from_schedule(users, scheduled.iloc[:6], DATE)
+    expected = np.ones((3, 7), bool)
+    expected[0, [0, 6]] = False           # today and the plan's last day; the day after and the day before not
+    expected[1, 3] = False                # a push at 20:00 still takes the day
+    np.testing.assert_array_equal(free, expected)
+    free = free_days_from_schedule(users, scheduled, DATE)
+    expected[2, 0] = False
+    np.testing.assert_array_equal(free, expected)
+    np.testing.assert_array_equal(free_days_from_schedule(users, scheduled.iloc[:0], DATE), np.ones((3, 7), bool))
+
+
+# --- expected values ------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", ["cold_start", "model_policy", "bau"])
+def test_expected_value_is_exact_for_money_heads(kind):
+    n = 60
+    scores = random_scores(n, TINY_OPTIONS, seed=17, is_probability=False, scale=4.0, spread=3.0)
+    mask, allowed = situation(n, TINY_OPTIONS, seed=18, busy=0.2)
+    ok = eligible(mask)
+    dist = cold_start(TINY_OPTIONS, mask, coupon_allowed=allowed) if kind == "cold_start" else \
+        model_policy(scores, TINY_OPTIONS, mask, coupon_allowed=allowed) if kind == "model_policy" else \
+        bau_distribution(TINY_OPTIONS, mask, allowed)
+    combos = joint_indices(TINY_OPTIONS)
+    raw = np.column_stack([scores.raw({d: np.full(n, c[d]) for d in DIMENSIONS}) for c in combos])
+    brute = (joint(dist) * raw).sum(1)
+    value = dist.expected_value(scores, np.random.default_rng(0))
+    np.testing.assert_allclose(value[ok], brute[ok], rtol=1e-10)
+
+
+def test_expected_value_of_probability_heads_is_a_monte_carlo_mean():
+    n = 40
+    scores = random_scores(n, TINY_OPTIONS, seed=19, spread=2.0)
+    mask = np.ones((n, 3, 2), bool)
+    dist = model_policy(scores, TINY_OPTIONS, mask)
+    combos = joint_indices(TINY_OPTIONS)
+    values = np.column_stack([scores.value({d: np.full(n, c[d]) for d in DIMENSIONS}) for c in combos])
+    p = joint(dist)
+    brute = (p * values).sum(1)
+    sd = np.sqrt((p * (values - brute[:, None]) ** 2).sum(1))
+    samples = 4000
+    mc = dist.expected_value(scores, np.random.default_rng(1), samples=samples)
+    assert (np.abs(mc - brute) <= 4.5 * sd / np.sqrt(samples) + 1e-12).all()
+    z = (mc - brute) / (sd / np.sqrt(samples))
+    assert abs(z.mean()) < 4.5 / np.sqrt(n)
+    # reproducible with the same generator, and within the range of the values
+    again = dist.expected_value(scores, np.random.default_rng(1), samples=samples)
+    np.testing.assert_array_equal(mc, again)
+    assert ((mc >= values.min(1) - 1e-12) & (mc <= values.max(1) + 1e-12)).all()
+
+
+# --- options --------------------------------------------------------------------------------------------------
+
+
+def test_options_of_a_campaign(options):
+    c = campaign(COUPON_CAMPAIGN)
+    space = c.action_space()
+    assert options.sizes == (len(space.coupon_values), len(space.templates), len(space.hours),
+                             len(space.weekdays), len(space.frequencies))
+    b = options.bau
+    assert space.coupon_values[b[0]] == c.bau.coupon and space.templates[b[1]][0] == c.bau.template
+    assert space.hours[b[2]] == c.bau.hour and space.weekdays[b[3]] == 3 and space.frequencies[b[4]] == 1
+    bau = options.actions(options.reference(2))
+    assert bau.iloc[0].to_dict() == {"coupon_kind": "amount", "coupon_value": 30.0, "coupon_cap": 0.0,
+                                     "template_id": "beneficio", "tone": space.templates[b[1]][1], "send_hour": 19,
+                                     "send_weekday": 3, "frequency": 1, "value_proposition": "free_shipping"}
+    zero = options.actions({d: np.zeros(1, dtype=int) for d in DIMENSIONS})
+    assert zero["coupon_kind"].iloc[0] == "none" and zero["coupon_value"].iloc[0] == 0.0
+
+
+def test_options_refuse_a_bau_plan_outside_the_options():
+    with pytest.raises(ValueError, match="BAU plan .* is not among the campaign's options"):
+        Options.of(TINY, 10.0, "b", 20, "thu", 1)
+    with pytest.raises(ValueError, match="not among"):
+        Options.of(TINY, 15.0, "b", 20, "fri", 1)
+
+
+# --- the serving policy ---------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def conversion_model():
+    return fit(synthetic_frame(1500, seed=20), FeatureSpec(reference_order_value=165.0), FAST,
+               heads=("conversion", "redemption"))
+
+
+def test_serving_policy_falls_back_to_cold_start_without_a_head(conversion_model, options):
+    context = synthetic_context(30, seed=21)
+    mask = np.ones((30, *options.sizes[3:]), bool)
+    none = ServingPolicy()
+    assert none.label == "cold start (no champion)" and none.head("conversion") is None
+    dist, scores = none.distribution("conversion", context, options, mask)
+    assert dist.policy == "cold_start" and scores is None
+    policy = ServingPolicy(model=conversion_model, model_name="pushgrowth-bandit-MLB", model_version="3")
+    assert policy.label == "pushgrowth-bandit-MLB v3"
+    assert policy.head("open") is None and policy.head("conversion") == "conversion"
+    dist, _ = policy.distribution("open", context, options, mask)
+    assert dist.policy == "cold_start"
+    dist, scores = policy.distribution("conversion", context, options, mask)
+    assert dist.policy == "bandit" and scores.head == "conversion"
+    bau, _ = ServingPolicy(model=conversion_model, bau=True).distribution("conversion", context, options, mask)
+    assert bau.policy == "bau"
+
+
+def test_an_objective_without_its_head_is_served_by_the_open_head(options):
+    spec = FeatureSpec(reference_order_value=165.0)
+    open_only = fit(synthetic_frame(1500, seed=24), spec, FAST, heads=("open",))
+    policy = ServingPolicy(model=open_only)
+    assert [policy.head(o) for o in ("open", "conversion", "net_revenue")] == ["open", "open", "open"]
+    context = synthetic_context(20, seed=25)
+    dist, scores = policy.distribution("net_revenue", context, options, np.ones((20, *options.sizes[3:]), bool))
+    assert dist.policy == "bandit" and scores.head == "open" and scores.is_probability
+
+
+def test_expected_cost_uses_the_prior_before_a_redemption_head(options):
+    context = synthetic_context(25, seed=22)
+    policy = ServingPolicy(reference_order_value=165.0)
+    cost = policy.expected_cost(context, options, cost_share=0.5)
+    values = np.asarray(options.space.coupon_values)
+    order_value = FeatureSpec(reference_order_value=165.0).order_value(context)
+    discount = np.column_stack([expected_discount(np.full(25, "amount"), np.full(25, v), np.zeros(25), order_value)
+                                for v in values])
+    np.testing.assert_allclose(cost, REDEMPTION_PRIOR * discount * 0.5)
+    assert (cost[:, values == 0] == 0).all() and (cost[:, values > 0] > 0).all()
+
+
+def test_expected_cost_uses_the_redemption_head(conversion_model, options):
+    context = synthetic_context(25, seed=23)
+    policy = ServingPolicy(model=conversion_model)
+    cost = policy.expected_cost(context, options, cost_share=1.0)
+    values = np.asarray(options.space.coupon_values)
+    ctx = context.assign(value_proposition=options.space.value_proposition)
+    for k, v in enumerate(values):
+        idx = options.reference(25)
+        idx["coupon"] = np.full(25, k)
+        actions = options.actions(idx)
+        predicted = conversion_model.predict(ctx, actions)["redemption"].to_numpy()
+        discount = expected_discount(actions["coupon_kind"].to_numpy(object), actions["coupon_value"].to_numpy(),
+                                     actions["coupon_cap"].to_numpy(), conversion_model.spec.order_value(ctx))
+        np.testing.assert_allclose(cost[:, k], predicted * discount if v > 0 else 0.0, rtol=1e-9, atol=1e-12)
