@@ -28,8 +28,17 @@ def publish(catalog: Catalog, lake: Path) -> dict[str, int]:
     for name, frame in frames.items():
         write_table(lake, DATASET, name, pa.Table.from_pandas(frame, preserve_index=False))
         rows[name] = len(frame)
+    (Path(lake) / DATASET / "catalog.json").write_text(catalog.model_dump_json())
     (Path(lake) / DATASET / "VERSION.json").write_text(json.dumps({"version": catalog.version, "rows": rows}))
     return rows
+
+
+def published_catalog(lake: Path) -> Catalog:
+    """The last valid catalog exactly as published (what assignments serve), or a FileNotFoundError."""
+    path = Path(lake) / DATASET / "catalog.json"
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no catalog has been published yet; materialize campaign_catalog first")
+    return Catalog.model_validate_json(path.read_text())
 
 
 def published_version(lake: Path) -> str | None:

@@ -28,19 +28,35 @@ SCHEMA = pa.schema([
     pa.field("value_proposition", pa.string()),
     pa.field("coupon_kind", pa.string()),                      # none | amount | percent; null for holdout
     pa.field("coupon_value", pa.float64()),
+    pa.field("coupon_cap", pa.float64()),                      # cap of a percent coupon (0 if none)
     pa.field("template_id", pa.string()),
     pa.field("tone", pa.string()),
     pa.field("send_hour", pa.int32()),
     pa.field("send_weekday", pa.int32()),
     pa.field("frequency", pa.int32()),
     pa.field("propensity", pa.float64(), nullable=False),      # P(logging policy chose this action), in (0, 1]
-    pa.field("policy", pa.string(), nullable=False),           # holdout | bau | cold_start | bandit
+    pa.field("policy", pa.string(), nullable=False),  # holdout | bau | cold_start | bandit | budget_exhausted
     pa.field("model_name", pa.string()),
     pa.field("model_version", pa.string()),
-    pa.field("expected_reward", pa.float64()),
+    pa.field("expected_reward", pa.float64()),                 # the serving head's prediction for the plan
+    pa.field("expected_cost", pa.float64()),                   # P(redeemed) x discount x cost share
+    pa.field("cost_price", pa.float64()),                      # pacing's price on coupon cost (bandit)
+    pa.field("coupons_allowed", pa.bool_()),                   # false when pacing left only coupon-free plans
+    pa.field("free_days", pa.int32()),                         # bit k: day date+k had no push scheduled
+    pa.field("capacity", pa.int32()),                          # pushes the user could still take that week
+    pa.field("campaign_value", pa.float64()),                  # why this campaign: its value for the user
+    pa.field("campaign_pick", pa.string()),                    # expected_margin | random
+    pa.field("candidates", pa.int32()),                        # campaigns the user was eligible for that day
+    pa.field("share_bandit", pa.float64()),                    # the campaign's bandit share that day (rollout)
+    pa.field("catalog_version", pa.string()),
 ])
+"""Everything a decision needs to be explained and to be re-evaluated under another policy: the masks
+(`free_days`, `capacity`, `coupons_allowed`) and the price let off-policy evaluation recompute what a candidate
+policy would have done in exactly the same situation."""
 
 SENTINEL_COUNTRY = "__none__"
+ACTION_FIELDS = ("coupon_kind", "coupon_value", "coupon_cap", "template_id", "tone", "send_hour", "send_weekday",
+                 "frequency")
 SENTINEL_DATE = dt.date(1970, 1, 1)
 
 
@@ -51,3 +67,18 @@ def ensure_dataset(lake: Path) -> None:
     """
     if not (partition_dir(lake, DATASET, SENTINEL_COUNTRY, SENTINEL_DATE) / "part-0.parquet").exists():
         write_partition(lake, DATASET, SENTINEL_COUNTRY, SENTINEL_DATE, SCHEMA.empty_table())
+
+
+def to_table(frame) -> pa.Table:
+    """The decisions of a partition as an Arrow table with exactly the contract's schema (a clear error if not)."""
+    missing = [f.name for f in SCHEMA if f.name not in frame.columns]
+    if missing:
+        raise ValueError(f"decisions: missing columns {missing}")
+    frame = frame[[f.name for f in SCHEMA]].copy()
+    for name in ("send_hour", "send_weekday", "frequency", "free_days", "capacity", "candidates"):
+        frame[name] = frame[name].astype("Int32")
+    for f in SCHEMA:
+        if not f.nullable and frame[f.name].isna().any():
+            row = int(frame[f.name].isna().to_numpy().nonzero()[0][0])
+            raise ValueError(f"decisions: column {f.name} is null in row {row} (trace {frame['trace_id'].iloc[row]})")
+    return pa.Table.from_pandas(frame, schema=SCHEMA, preserve_index=False)

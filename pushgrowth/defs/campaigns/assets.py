@@ -9,6 +9,7 @@ import pyarrow as pa
 from pushgrowth.campaigns import budget_ledger, load_catalog, read_catalog
 from pushgrowth.campaigns.cli import country_summary
 from pushgrowth.catalog_store import publish, published_version
+from pushgrowth.defs.automation.conditions import FOLLOW
 from pushgrowth.defs.partitions import country_and_date, country_day_partitions
 from pushgrowth.defs.resources import HomeResource
 from pushgrowth.lake import partition_dir, read_partition, write_partition
@@ -71,6 +72,7 @@ def catalog_is_valid() -> dg.AssetCheckResult:
 
 @dg.asset(
     name="budget_ledger",
+    automation_condition=FOLLOW,
     group_name="campaigns",
     partitions_def=country_day_partitions,
     deps=[campaign_catalog, "raw_coupon_redemptions"],

@@ -1,0 +1,149 @@
+"""Invariants of a day's assignments and outbox, as plain functions (the Dagster checks wrap them).
+
+Each check returns `(passed, details)`: `details["summary"]` says what was found and `details["violations"]` is
+a Markdown table of the first offending rows, so a failed check names the rows a person must look at.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from pushgrowth import quality
+from pushgrowth.allocation.assign import scheduled_pushes
+from pushgrowth.allocation.inputs import budget_states
+from pushgrowth.bandit.data import read_dataset
+from pushgrowth.campaigns import Catalog
+from pushgrowth.decisions import DATASET as DECISIONS
+from pushgrowth.domain import PLAN_DAYS
+from pushgrowth.lake import read_partition
+
+ASSIGNMENT_CHECKS = {
+    "great_expectations": "Great Expectations suite expectations/daily_assignments.json: contract columns, keys, "
+                          "one campaign per user and day, propensities in (0, 1], actions within their domains.",
+    "propensities_exact": "Every bandit plan has a propensity in (0, 1]; holdout and BAU rows exactly 1.",
+    "no_holdout_or_opted_out": "Holdout rows carry no plan; every planned user accepts pushes in the day's users "
+                               "snapshot.",
+    "within_caps": "Per user: at most one push a day and at most the country's weekly cap in the plan's week "
+                   "(plans in flight included); frequency within the campaign's weekly cap.",
+    "within_budget": "Per campaign and group: spend committed + coupons in flight + today's expected cost stays "
+                     "within the month's budget.",
+    "group_shares": "Per campaign, holdout / bau / bandit shares within 5 standard errors (+0.02) of the catalog's.",
+}
+SHARE_TOLERANCE = 0.02
+
+
+def _violations(frame: pd.DataFrame, limit: int = 10) -> str:
+    return frame.head(limit).astype(str).to_markdown(index=False) if len(frame) else ""
+
+
+def _result(bad: pd.DataFrame, ok_text: str, bad_text: str) -> tuple[bool, dict]:
+    if len(bad):
+        return False, {"summary": f"{len(bad)} {bad_text}", "violations": _violations(bad), "count": len(bad)}
+    return True, {"summary": ok_text, "count": 0}
+
+
+def check_assignments(lake: Path, d: pd.DataFrame, catalog: Catalog, country: str, data_date: dt.date,
+                      budget_scale: float = 1.0, data_docs_dir: Path | None = None) -> dict[str, tuple[bool, dict]]:
+    date = data_date + dt.timedelta(days=1)
+    out: dict[str, tuple[bool, dict]] = {}
+    gx = quality.validate(d, "daily_assignments", data_docs_dir=data_docs_dir, run_name=f"{country} {date}")
+    details = {"summary": gx.summary(), "violations": gx.markdown() or "", "rows": len(d)}
+    if gx.data_docs is not None:
+        details["data_docs"] = str(gx.data_docs)
+    out["great_expectations"] = (gx.success, details)
+    planned = d["frequency"].notna()
+    bandit = d[(d["group"] == "bandit") & planned]
+    bad = pd.concat([bandit[~bandit["propensity"].between(0, 1, inclusive="right")],
+                     d[(d["group"] != "bandit") & (d["propensity"] != 1.0)]])
+    out["propensities_exact"] = _result(bad[["trace_id", "group", "policy", "propensity"]],
+                                        f"{len(bandit)} bandit plans, all with exact propensities",
+                                        "rows with a wrong propensity")
+    users = read_partition(lake, "raw/users", country, data_date).to_pandas()[["user_id", "push_opt_in"]]
+    plans = d[planned & (d["group"] != "holdout")].merge(users, on="user_id", how="left")
+    bad = pd.concat([d[(d["group"] == "holdout") & planned][["trace_id", "user_id", "group"]],
+                     plans[plans["push_opt_in"] != True][["trace_id", "user_id", "group"]]])  # noqa: E712
+    out["no_holdout_or_opted_out"] = _result(bad, f"{len(plans)} plans, all to users who accept pushes",
+                                             "holdout or opted-out rows with a plan")
+    out["within_caps"] = _caps(lake, d, catalog, country, date)
+    out["within_budget"] = _budget(lake, d, catalog, country, date, budget_scale)
+    out["group_shares"] = _shares(d, catalog)
+    return out
+
+
+def _caps(lake: Path, d: pd.DataFrame, catalog: Catalog, country: str, date: dt.date) -> tuple[bool, dict]:
+    previous = read_dataset(lake, DECISIONS, country, start=date - dt.timedelta(days=PLAN_DAYS - 1),
+                            end=date - dt.timedelta(days=1))
+    new = d[d["frequency"].notna() & (d["group"] != "holdout")]
+    pushes = pd.concat([scheduled_pushes(previous, date),
+                        scheduled_pushes(new.assign(date=pd.Timestamp(date)), date)], ignore_index=True)
+    window = pushes[pushes["send_date"] < pd.Timestamp(date + dt.timedelta(days=PLAN_DAYS))]
+    per_day = window.groupby(["user_id", "send_date"]).size().rename("pushes").reset_index()
+    cap = catalog.policies[country].max_weekly_pushes
+    per_week = window.groupby("user_id").size().rename("pushes").reset_index()
+    weekly_cap = {c.id: c.frequency.weekly_cap for c in catalog.campaigns}
+    over_campaign = new[new["frequency"].astype(float) > new["campaign_id"].map(weekly_cap)]
+    bad = pd.concat([per_day[per_day["pushes"] > 1].assign(rule="one push a day"),
+                     per_week[per_week["pushes"] > cap].assign(rule=f"weekly cap {cap}"),
+                     over_campaign[["user_id", "campaign_id", "frequency"]].assign(rule="campaign weekly cap")])
+    return _result(bad, f"{len(window)} pushes in the plan week of {new['user_id'].nunique()} users within caps",
+                   "cap violations")
+
+
+def _budget(lake: Path, d: pd.DataFrame, catalog: Catalog, country: str, date: dt.date, scale: float
+            ) -> tuple[bool, dict]:
+    states = budget_states(lake, country, date, catalog, scale)
+    spend = d.groupby(["campaign_id", "group"])["expected_cost"].sum()
+    rows = []
+    for (cid, group), state in states.items():
+        today = float(spend.get((cid, group), 0.0))
+        rows.append({"campaign_id": cid, "group": group, "budget": state.budget, "committed": state.committed,
+                     "in_flight": state.outstanding, "today": today,
+                     "over": state.committed + state.outstanding + today - state.budget})
+    table = pd.DataFrame(rows)
+    # spend committed before today cannot be undone: only today's plans can break the budget
+    bad = table[(table["today"] > 1e-9) & (table["over"] > 1e-6)] if len(table) else table
+    return _result(bad.round(2), f"projected spend within budget for {len(table)} campaign groups",
+                   "campaign groups whose plans would exceed the month's budget")
+
+
+def _shares(d: pd.DataFrame, catalog: Catalog, min_rows: int = 200) -> tuple[bool, dict]:
+    rows = []
+    for cid, group in d.groupby("campaign_id"):
+        if len(group) < min_rows or cid not in catalog.ids:
+            continue
+        shares = catalog.get(cid).shares
+        for name in ("holdout", "bau", "bandit"):
+            expected = getattr(shares, name)
+            observed = float((group["group"] == name).mean())
+            se = np.sqrt(max(expected * (1 - expected), 1e-9) / len(group))
+            rows.append({"campaign_id": cid, "group": name, "expected": expected, "observed": round(observed, 4),
+                         "n": len(group), "off": abs(observed - expected) > 5 * se + SHARE_TOLERANCE})
+    table = pd.DataFrame(rows)
+    bad = table[table["off"]] if len(table) else table
+    return _result(bad, f"group shares as in the catalog for {table['campaign_id'].nunique() if len(table) else 0} "
+                        f"campaigns with at least {min_rows} decisions", "group shares off the catalog's")
+
+
+def check_outbox(outbox: pd.DataFrame, decisions: pd.DataFrame, users: pd.DataFrame) -> list[str]:
+    """Problems that must stop an outbox before delivery (empty when it may go)."""
+    problems = []
+    if outbox["idempotency_key"].duplicated().any():
+        problems.append(f"duplicate idempotency keys: {outbox.loc[outbox['idempotency_key'].duplicated(), 'idempotency_key'].head(3).tolist()}")
+    holdout = set(decisions.loc[decisions["group"] == "holdout", "trace_id"])
+    if outbox["trace_id"].isin(holdout).any():
+        problems.append(f"holdout traces in the outbox: {outbox.loc[outbox['trace_id'].isin(holdout), 'trace_id'].head(3).tolist()}")
+    opted = users.set_index("user_id")["push_opt_in"]
+    off = outbox[~outbox["user_id"].map(opted).fillna(False).astype(bool)]
+    if len(off):
+        problems.append(f"pushes to users who do not accept pushes: {off['user_id'].head(3).tolist()}")
+    if len(outbox):
+        per_day = outbox.groupby(["user_id", "send_date"]).size()
+        twice = per_day[per_day > 1]
+        if len(twice):
+            shown = ", ".join(f"user {u} on {pd.Timestamp(d).date()}" for u, d in twice.index[:3])
+            problems.append(f"more than one push to a user on one day: {len(twice)} cases, e.g. {shown}")
+    return problems

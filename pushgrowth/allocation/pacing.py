@@ -1,0 +1,102 @@
+"""Budget pacing: no campaign's month exceeds its budget, and spend is spread evenly over the month.
+
+A campaign's monthly coupon budget is split between its BAU and bandit groups by their traffic shares, so the
+comparison is "the same money, spent differently". For each group and day:
+
+- `remaining` = the group's budget - coupon cost already committed this month (redemptions) - the expected cost
+  of coupons still in wallets (sent in the last validity days, not yet redeemed);
+- the day's `target` = remaining / days left in the month (today included): an even pace;
+- the bandit prices coupons: each coupon option's score is lowered by `price x expected cost`, and the smallest
+  price whose projected spend fits the target is found by bisection (spend falls as the price rises). When even
+  an infinite price would not fit (exploration alone costs too much), coupons are switched off for the day;
+- BAU keeps its fixed coupon for users in a stable random order until the target is reached; the rest get the
+  plan without a coupon (or no push, when the campaign has no coupon-free option).
+
+Expected cost = P(redeemed) x the discount on the user's typical order x the marketplace's cost share, with
+P(redeemed) from the model's redemption head.
+"""
+
+from __future__ import annotations
+
+import calendar
+import datetime as dt
+import math
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class BudgetState:
+    """One campaign group's budget for the month, as of the start of a decision day."""
+
+    campaign_id: str
+    group: str
+    budget: float
+    committed: float
+    outstanding: float
+    days_left: int
+
+    @property
+    def remaining(self) -> float:
+        return max(0.0, self.budget - self.committed - self.outstanding)
+
+    @property
+    def target(self) -> float:
+        return self.remaining / max(1, self.days_left)
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "remaining": self.remaining, "target": self.target}
+
+
+def days_left_in_month(date: dt.date) -> int:
+    """Days from `date` to the end of its month, both included."""
+    return calendar.monthrange(date.year, date.month)[1] - date.day + 1
+
+
+def group_budgets(campaign_id: str, monthly: float, shares: dict[str, float], committed: dict[str, float],
+                  outstanding: dict[str, float], date: dt.date, scale: float = 1.0) -> dict[str, BudgetState]:
+    """The BAU and bandit budget states of a campaign; `scale` shrinks budgets for a sample of the users."""
+    treated = shares.get("bau", 0.0) + shares.get("bandit", 0.0)
+    out = {}
+    for group in ("bau", "bandit"):
+        part = shares.get(group, 0.0) / treated if treated > 0 else 0.0
+        out[group] = BudgetState(campaign_id, group, monthly * scale * part, committed.get(group, 0.0),
+                                 outstanding.get(group, 0.0), days_left_in_month(date))
+    return out
+
+
+def price_for_target(spend: Callable[[float], float], target: float, iterations: int = 40,
+                     max_price: float = 1e9) -> float:
+    """The smallest price >= 0 with spend(price) <= target; `math.inf` when no finite price is enough.
+
+    `spend` must not increase with the price (a higher price never makes coupons more likely).
+    """
+    if spend(0.0) <= target:
+        return 0.0
+    hi = 1e-6
+    while spend(hi) > target:
+        if hi >= max_price:
+            return math.inf
+        hi = min(hi * 4.0, max_price)
+    lo = hi / 4.0 if hi > 1e-6 else 0.0
+    for _ in range(iterations):
+        mid = (lo + hi) / 2.0
+        if spend(mid) > target:
+            lo = mid
+        else:
+            hi = mid
+    return hi
+
+
+def thin_coupons(expected_cost: np.ndarray, target: float, order: np.ndarray) -> np.ndarray:
+    """Which users keep their fixed coupon: the first ones in `order` whose cumulative expected cost fits."""
+    cost = np.asarray(expected_cost, dtype=np.float64)
+    keep = np.zeros(len(cost), dtype=bool)
+    if not len(cost):
+        return keep
+    ranked = np.argsort(order, kind="stable")
+    within = np.cumsum(cost[ranked]) <= target + 1e-9
+    keep[ranked] = within | (cost[ranked] <= 0)
+    return keep

@@ -1,0 +1,159 @@
+"""Daily assignments and the push outbox, one (date, country) partition at a time.
+
+The partition is the day whose data is used (its `user_features` and `audiences`); the decisions it writes are
+for the next local day, when plans start. `daily_assignments` writes `lake/decisions/country=<C>/date=<D+1>`
+and is gated by blocking checks; `push_outbox` turns the plans into pushes and hands them to the delivery
+resource. Re-materializing a partition rewrites both files identically (seeded draws, deterministic ids), and
+the delivery system refuses idempotency keys it has seen, so no push is ever sent twice.
+"""
+
+import datetime as dt
+
+import dagster as dg
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from pushgrowth import decisions as contract
+from pushgrowth.allocation import checks
+from pushgrowth.allocation.assign import assign
+from pushgrowth.allocation.inputs import day_inputs
+from pushgrowth.allocation.outbox import build_outbox
+from pushgrowth.bandit import registry
+from pushgrowth.bandit.serving import ServingPolicy
+from pushgrowth.catalog_store import published_catalog
+from pushgrowth.defs.models.assets import BY_COUNTRY
+from pushgrowth.defs.automation.conditions import FOLLOW
+from pushgrowth.defs.partitions import country_and_date, country_day_partitions
+from pushgrowth.defs.quality.checks import AUTOMATION
+from pushgrowth.defs.resources import BanditSettings, DeliveryResource, HomeResource
+from pushgrowth.lake import read_partition, write_partition
+from pushgrowth.settings import load as load_settings
+
+ASSIGNMENTS_KEY = dg.AssetKey("daily_assignments")
+
+
+def _md(frame: pd.DataFrame) -> dg.MetadataValue:
+    return dg.MetadataValue.md(frame.to_markdown(index=False) if len(frame) else "_none_")
+
+
+def serving_policy(home, country: str, bandit: BanditSettings, catalog) -> ServingPolicy:
+    """The champion of the country (read from the registry at every run, so a hand-set alias is honoured)."""
+    ref = registry.alias_ref(home, country, registry.CHAMPION)
+    reference = catalog.policies[country].reference_order_value
+    if ref is None:
+        return ServingPolicy(config=bandit.policy(), reference_order_value=reference)
+    return ServingPolicy(registry.load(home, ref), ref.name, ref.version, bandit.policy(),
+                         reference_order_value=reference)
+
+
+@dg.asset(
+    automation_condition=FOLLOW,
+    partitions_def=country_day_partitions,
+    group_name="assignments",
+    kinds={"parquet"},
+    deps=["audiences", "user_features", "budget_ledger", "campaign_catalog",
+          dg.AssetDep("model_promotion", partition_mapping=BY_COUNTRY)],
+    description="Daily assignments: for the next local day, every eligible user's campaign, group (holdout / "
+                "bau / bandit by stable hash), plan and exact propensity, with why (lake/decisions, read by dbt).",
+    metadata={"dagster/column_schema": dg.TableSchema(columns=[
+        dg.TableColumn(f.name, str(f.type), constraints=dg.TableColumnConstraints(nullable=f.nullable))
+        for f in contract.SCHEMA])},
+)
+def daily_assignments(context: dg.AssetExecutionContext, home: HomeResource, bandit: BanditSettings
+                      ) -> dg.MaterializeResult:
+    country, data_date = country_and_date(context)
+    h = home.home
+    catalog = published_catalog(h.lake)
+    policy = serving_policy(h, country, bandit, catalog)
+    scale = load_settings(h).scale(country)
+    inputs = day_inputs(h.lake, country, data_date, catalog, policy, scale, bandit.salt)
+    result = assign(inputs)
+    table = contract.to_table(result.decisions) if len(result.decisions) else contract.SCHEMA.empty_table()
+    path = write_partition(h.lake, contract.DATASET, country, inputs.date, table)
+    write_partition(h.lake, "pacing", country, inputs.date,
+                    pa.Table.from_pandas(result.pacing, preserve_index=False))
+    d = result.decisions
+    by_group = d.groupby(["group", "policy"]).size().rename("decisions").reset_index() if len(d) else pd.DataFrame()
+    return dg.MaterializeResult(metadata={
+        "decision_date": inputs.date.isoformat(),
+        "dagster/row_count": len(d),
+        "path": dg.MetadataValue.path(str(path)),
+        "serving_model": policy.label,
+        "users_considered": int(inputs.audiences["user_id"].nunique()),
+        "groups": _md(by_group),
+        "pacing": _md(result.pacing.round(3).head(40)) if len(result.pacing) else "_none_",
+        "campaign_pick": d["campaign_pick"].value_counts().to_dict() if len(d) else {},
+        "min_propensity": float(d.loc[d["group"] == "bandit", "propensity"].min()) if (d["group"] == "bandit").any()
+        else 1.0,
+    })
+
+
+def _decisions(h, country: str, data_date: dt.date) -> pd.DataFrame:
+    return read_partition(h.lake, contract.DATASET, country, data_date + dt.timedelta(days=1)).to_pandas()
+
+
+@dg.multi_asset_check(
+    specs=[dg.AssetCheckSpec(name, asset=ASSIGNMENTS_KEY, blocking=True, partitions_def=country_day_partitions,
+                             description=description, automation_condition=AUTOMATION)
+           for name, description in checks.ASSIGNMENT_CHECKS.items()],
+    can_subset=True, name="assignment_checks",
+    description="Blocking invariants of a day's assignments: nothing reaches the outbox unless they hold.",
+)
+def assignment_checks(context: dg.AssetCheckExecutionContext, home: HomeResource):
+    country, data_date = country_and_date(context)
+    h = home.home
+    catalog = published_catalog(h.lake)
+    d = _decisions(h, country, data_date)
+    results = checks.check_assignments(h.lake, d, catalog, country, data_date, load_settings(h).scale(country),
+                                       data_docs_dir=h.reports / "data_docs")
+    wanted = {k.name for k in context.selected_asset_check_keys}
+    for name, (passed, details) in results.items():
+        if name in wanted:
+            yield dg.AssetCheckResult(check_name=name, asset_key=ASSIGNMENTS_KEY, passed=passed,
+                                      description=details.get("summary"),
+                                      metadata={k: (dg.MetadataValue.md(v) if k == "violations" else v)
+                                                for k, v in details.items() if k != "summary"})
+
+
+@dg.asset(
+    automation_condition=FOLLOW,
+    partitions_def=country_day_partitions,
+    group_name="assignments",
+    kinds={"parquet"},
+    deps=[ASSIGNMENTS_KEY, "raw_users"],
+    description="The delivery-ready outbox of the next day's plans: one row per push with trace id, idempotency "
+                "key, rendered wording, coupon and local send time, handed to the delivery resource.",
+)
+def push_outbox(context: dg.AssetExecutionContext, home: HomeResource, delivery: DeliveryResource
+                ) -> dg.MaterializeResult:
+    country, data_date = country_and_date(context)
+    h = home.home
+    date = data_date + dt.timedelta(days=1)
+    users = read_partition(h.lake, "raw/users", country, data_date).to_pandas()
+    outbox = build_outbox(_decisions(h, country, data_date), published_catalog(h.lake), users, date)
+    problems = checks.check_outbox(outbox, _decisions(h, country, data_date), users)
+    if problems:
+        raise dg.Failure(description=f"outbox {country} {date} refused: " + "; ".join(problems[:5]))
+    path = write_partition(h.lake, "outbox", country, date,
+                           pa.Table.from_pandas(outbox, preserve_index=False))
+    report = delivery.client().deliver(outbox, country, date)
+    per_day = outbox.groupby(outbox["send_date"].dt.date.astype(str)).size().rename("pushes").reset_index() \
+        if len(outbox) else pd.DataFrame()
+    return dg.MaterializeResult(metadata={
+        "dagster/row_count": len(outbox), "path": dg.MetadataValue.path(str(path)),
+        "delivered_to": report.target, "accepted": report.accepted, "duplicates": report.duplicates,
+        "with_coupon": int((outbox["coupon_value"] > 0).sum()) if len(outbox) else 0,
+        "pushes_per_send_date": _md(per_day),
+        "sample": _md(outbox[["user_id", "campaign_id", "group", "send_date", "send_hour_local", "title"]]
+                      .head(10).astype(str)) if len(outbox) else "_none_",
+        "unique_users": int(outbox["user_id"].nunique()) if len(outbox) else 0,
+        "max_pushes_per_user_day": int(outbox.groupby(["user_id", "send_date"]).size().max()) if len(outbox) else 0,
+        "propensity_min": float(np.nanmin(outbox["propensity"])) if len(outbox) else 1.0,
+    })
+
+
+assignment_job = dg.define_asset_job(
+    "assignment_job", selection=dg.AssetSelection.assets(ASSIGNMENTS_KEY, push_outbox, "evaluation_report"),
+    partitions_def=country_day_partitions,
+    description="Assign tomorrow's plans for one country-day, hand the outbox to delivery, report the day.")
