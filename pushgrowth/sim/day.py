@@ -299,9 +299,10 @@ def _users_snapshot(state: CountryState, date: dt.date) -> pa.Table:
 def _activity_summary(pop) -> dict[str, pa.Array]:
     """What the CRM reports: the mean hour and the weekend share of the user's weighted sessions (null if none)."""
     some = pop.act_total >= 0.5
-    hour = np.mod(np.arctan2(pop.act_sin, pop.act_cos) * 12 / np.pi, 24.0)
+    angle = np.arctan2(pop.act_sin.astype(np.float64), pop.act_cos.astype(np.float64))
+    hour = np.mod(np.round(angle * 12 / np.pi, 3), 24.0)  # rounded first: 23.9996 is 0.0, never 24.0
     share = np.clip(np.divide(pop.act_weekend, pop.act_total, out=np.zeros(pop.n, np.float32), where=some), 0, 1)
-    return {"usual_active_hour": pa.array(np.round(hour, 3), type=pa.float64(), mask=~some),
+    return {"usual_active_hour": pa.array(hour, type=pa.float64(), mask=~some),
             "weekend_activity_share": pa.array(np.round(share, 4), type=pa.float64(), mask=~some)}
 
 

@@ -144,3 +144,17 @@ def test_extracts_of_a_day_do_not_change_when_the_world_moves_on():
     for country, tables in day1.items():
         for name, table in tables.items():
             pd.testing.assert_frame_equal(table.to_pandas(), frozen[country][name], obj=f"{country}.{name}")
+
+
+def test_the_crm_usual_active_hour_stays_below_24():
+    """An activity centred just before midnight rounds to 0.0, never to 24.0 (the raw_users suite allows [0, 24))."""
+    from types import SimpleNamespace
+
+    from pushgrowth.sim.day import _activity_summary
+
+    angle = -np.array([1e-6, 1e-5, 2e-4, 0.0, np.pi / 2])
+    pop = SimpleNamespace(n=5, act_sin=np.sin(angle).astype(np.float32), act_cos=np.cos(angle).astype(np.float32),
+                          act_weekend=np.ones(5, np.float32), act_total=np.full(5, 3.0, np.float32))
+    hours = _activity_summary(pop)["usual_active_hour"].to_numpy(zero_copy_only=False)
+    assert ((hours >= 0) & (hours < 24)).all(), hours
+    np.testing.assert_allclose(hours, [0.0, 0.0, 23.999, 0.0, 18.0], atol=1e-9)
