@@ -1,11 +1,36 @@
-"""Resources shared by every concern: where the home folder is."""
+"""Resources shared by every concern: the home folder, dbt, delivery, alerts and the bandit's settings.
 
+External systems are small typed resources with a local implementation: delivery writes files unless
+`PUSHGROWTH_DELIVERY_URL` points at the delivery service, and alerts go to a log file unless
+`PUSHGROWTH_SLACK_WEBHOOK_URL` is set. Tests and the demo therefore run the same code paths as production.
+"""
+
+import importlib.metadata
+from functools import cached_property
 
 import dagster as dg
 from dagster_dbt import DbtCliResource
+from packaging import version
 
+from pushgrowth.alerts import Alert, Notifier, notifier_from_env
+from pushgrowth.bandit.policy import PolicyConfig
+from pushgrowth.bandit.training import GateConfig
+from pushgrowth.delivery import Delivery, FileDelivery, HttpDelivery
 from pushgrowth.home import Home
 from pushgrowth.transform import DBT_EXECUTABLE, DBT_PROJECT_DIR
+
+
+class LocalDbtCliResource(DbtCliResource):
+    """dbt installed beside this Python (see `transform.DBT_EXECUTABLE`).
+
+    dagster-dbt asks the executable for its version with `dbt --version` once per resource, i.e. once per run:
+    three seconds of every daily build. The executable is this environment's dbt-core, so its package metadata
+    answers the same question without a process.
+    """
+
+    @cached_property
+    def _cli_version(self) -> version.Version:
+        return version.parse(importlib.metadata.version("dbt-core"))
 
 
 class HomeResource(dg.ConfigurableResource):
@@ -18,10 +43,68 @@ class HomeResource(dg.ConfigurableResource):
         return Home.from_env(self.root or None)
 
 
+class DeliveryResource(dg.ConfigurableResource):
+    """Hands outboxes to the delivery system: a folder (default: `<home>/outbox`) or its HTTP API."""
+
+    url: str = ""
+    token: str = ""
+    home_root: str = ""
+
+    def client(self) -> Delivery:
+        if self.url:
+            return HttpDelivery(self.url, token=self.token or None)
+        return FileDelivery(Home.from_env(self.home_root or None).outbox)
+
+
+class NotifierResource(dg.ConfigurableResource):
+    """Alerts to Slack when `PUSHGROWTH_SLACK_WEBHOOK_URL` is set, else to `<home>/alerts/alerts.log`."""
+
+    home_root: str = ""
+
+    def notifier(self) -> Notifier:
+        return notifier_from_env(Home.from_env(self.home_root or None).root)
+
+    def send(self, alert: Alert, log=None) -> bool:
+        if log is not None:
+            (log.error if alert.severity == "error" else log.warning if alert.severity == "warning" else log.info)(
+                f"alert [{alert.kind}] {alert.title}: {alert.text}")
+        return self.notifier().send(alert)
+
+
+class BanditSettings(dg.ConfigurableResource):
+    """Exploration of the serving policy and the promotion gate (see pushgrowth.bandit.policy and .training)."""
+
+    temperature: float = PolicyConfig.temperature
+    epsilon: float = PolicyConfig.epsilon
+    cold_epsilon: float = PolicyConfig.cold_epsilon
+    gate_rule: str = GateConfig.rule
+    gate_alpha: float = GateConfig.alpha
+    gate_min_lift: float = GateConfig.min_lift
+    gate_min_rows: int = GateConfig.min_rows
+    gate_min_ess: float = GateConfig.min_ess
+    gate_min_auc: float = GateConfig.min_auc
+    gate_min_auc_positives: int = GateConfig.min_auc_positives
+    bau_prior: float = PolicyConfig.bau_prior
+    salt: str = "pushgrowth"
+
+    def policy(self) -> PolicyConfig:
+        return PolicyConfig(temperature=self.temperature, epsilon=self.epsilon, cold_epsilon=self.cold_epsilon,
+                            bau_prior=self.bau_prior)
+
+    def gate(self) -> GateConfig:
+        return GateConfig(rule=self.gate_rule, alpha=self.gate_alpha, min_lift=self.gate_min_lift,
+                          min_rows=self.gate_min_rows, min_ess=self.gate_min_ess, min_auc=self.gate_min_auc,
+                          min_auc_positives=self.gate_min_auc_positives)
+
+
 @dg.definitions
 def resources() -> dg.Definitions:
     return dg.Definitions(resources={
         "home": HomeResource(),
-        "dbt": DbtCliResource(project_dir=str(DBT_PROJECT_DIR), profiles_dir=str(DBT_PROJECT_DIR),
+        "dbt": LocalDbtCliResource(project_dir=str(DBT_PROJECT_DIR), profiles_dir=str(DBT_PROJECT_DIR),
                               dbt_executable=DBT_EXECUTABLE),
+        "delivery": DeliveryResource(url=dg.EnvVar("PUSHGROWTH_DELIVERY_URL").get_value("") or "",
+                                     token=dg.EnvVar("PUSHGROWTH_DELIVERY_TOKEN").get_value("") or ""),
+        "notifier": NotifierResource(),
+        "bandit": BanditSettings(),
     })
