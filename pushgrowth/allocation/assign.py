@@ -236,7 +236,7 @@ def _decide_campaign(inputs: DayInputs, c: Campaign, rows: pd.DataFrame, context
         "model_name": None, "model_version": None, "expected_reward": np.nan,
     })
     head = policy.head(c.objective)
-    scores = policy.scores(head, context, options) if head else None
+    scores = policy.scores(head, context, options, c.objective) if head else None
     idx = {d: np.full(n, -1) for d in ("coupon", "template", "hour", "weekday", "frequency")}
     paced = []
 

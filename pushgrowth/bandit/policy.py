@@ -41,8 +41,10 @@ class PolicyConfig:
     """Softmax temperature in units of the head's score scale (log-odds for open and conversion)."""
     epsilon: float = 0.05
     """Share of each block drawn uniformly by the model policy: exploration that never stops."""
-    cold_epsilon: float = 0.5
-    """Share of each block drawn uniformly around BAU before a model exists."""
+    cold_epsilon: float = 0.2
+    """Share of each block drawn uniformly around BAU before a model exists (and in dimensions no trained head
+    speaks to): across five blocks, two plans in three still differ from BAU somewhere, enough for the first
+    models to learn from, while the bandit group does not pay for a week of half-random plans."""
     bau_prior: float = 0.1
     """Bonus of the BAU option in every block, in units of the head's scale: the model must beat the team's
     default by this much before the policy prefers something else."""

@@ -2,7 +2,9 @@
 
 `ServingPolicy.distribution` gives, for the users of one campaign, the per-block probabilities the bandit group
 draws from; the same call on logged rows gives a candidate policy's probabilities for off-policy evaluation.
-Campaigns whose objective has no trained head yet fall back to the cold-start policy (explore around BAU).
+Campaigns whose objective has no trained head yet are served by the open head for when and how the push speaks
+(`PROXY_DIMENSIONS`) and explore around BAU for the rest; before any head exists, the cold-start policy explores
+around BAU in every dimension.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from pushgrowth.bandit.features import FeatureSpec, expected_discount
+from pushgrowth.bandit.features import DIMENSIONS, FeatureSpec, expected_discount
 from pushgrowth.bandit.model import FALLBACK_HEAD, OBJECTIVE_HEADS, RewardModel
 from pushgrowth.bandit.policy import (
     Distribution,
@@ -26,6 +28,13 @@ from pushgrowth.bandit.policy import (
 
 REDEMPTION_PRIOR = 0.10
 """P(a coupon is redeemed) before the redemption head exists: about what coupon pushes show in the World."""
+
+
+PROXY_DIMENSIONS = ("template", "hour", "weekday")
+"""What the open head chooses when it stands in for a conversion or net revenue head (see `FALLBACK_HEAD`): when
+and how the push speaks. A coupon or a second push raises opens, but whether it pays shows in orders, coupon
+costs and fatigue, which the open head cannot see: those dimensions keep the cold-start block around BAU until
+the objective's own head is trained."""
 
 
 @dataclass
@@ -55,9 +64,17 @@ class ServingPolicy:
                 return head
         return None
 
-    def scores(self, head: str, context: pd.DataFrame, options: Options) -> Scores:
+    @staticmethod
+    def dimensions(head: str, objective: str | None) -> tuple[str, ...]:
+        """The dimensions `head` chooses for a campaign of `objective`: all of them with the objective's own head,
+        only `PROXY_DIMENSIONS` when the open head stands in for it."""
+        if objective is None or OBJECTIVE_HEADS[objective] == head:
+            return DIMENSIONS
+        return PROXY_DIMENSIONS
+
+    def scores(self, head: str, context: pd.DataFrame, options: Options, objective: str | None = None) -> Scores:
         assert self.model is not None
-        return Scores.compute(self.model, head, context, options)
+        return Scores.compute(self.model, head, context, options, dims=self.dimensions(head, objective))
 
     def expected_cost(self, context: pd.DataFrame, options: Options, cost_share: float) -> np.ndarray:
         """(users x coupon options): P(redeemed) x the discount on the user's typical order x the marketplace's share."""
@@ -85,7 +102,7 @@ class ServingPolicy:
         head = self.head(objective)
         if head is None:
             return cold_start(options, mask, self.config, coupon_allowed), None
-        scores = self.scores(head, context, options)
+        scores = self.scores(head, context, options, objective)
         return model_policy(scores, options, mask, self.config, cost_price, expected_cost, coupon_allowed), scores
 
 

@@ -538,12 +538,33 @@ def test_serving_policy_falls_back_to_cold_start_without_a_head(conversion_model
 
 def test_an_objective_without_its_head_is_served_by_the_open_head(options):
     spec = FeatureSpec(reference_order_value=165.0)
-    open_only = fit(synthetic_frame(1500, seed=24), spec, FAST, heads=("open",))
+    frame = synthetic_frame(3000, seed=24)
+    # opens that a coupon raises a lot: an open head serving a net revenue campaign would hand coupons out
+    p = np.minimum(frame["p_open"] * np.where(frame["coupon_value"] > 0, 3.0, 1.0), 0.95)
+    opened = np.random.default_rng(24).random(len(frame)) < p
+    frame["reward_open"] = np.where(frame["pushes_delivered"] > 0, opened, 0.0).astype(float)
+    open_only = fit(frame, spec, FAST, heads=("open",))
     policy = ServingPolicy(model=open_only)
     assert [policy.head(o) for o in ("open", "conversion", "net_revenue")] == ["open", "open", "open"]
     context = synthetic_context(20, seed=25)
-    dist, scores = policy.distribution("net_revenue", context, options, np.ones((20, *options.sizes[3:]), bool))
+    mask = np.ones((20, *options.sizes[3:]), bool)
+    dist, scores = policy.distribution("net_revenue", context, options, mask)
     assert dist.policy == "bandit" and scores.head == "open" and scores.is_probability
+    # standing in, the open head chooses when and how to speak; coupon and frequency explore around BAU
+    cold = cold_start(options, mask, policy.config)
+    np.testing.assert_allclose(dist.coupon, cold.coupon)
+    np.testing.assert_allclose(dist.schedule.sum(axis=1), cold.schedule.sum(axis=1))
+    for d in ("coupon", "frequency"):
+        assert not scores.deltas[d].any(), d
+    assert np.abs(scores.deltas["hour"]).max() > 0.05
+    # serving its own objective, the open head chooses every dimension
+    _, own = policy.distribution("open", context, options, mask)
+    full = Scores.compute(open_only, "open", context, options)
+    for d in full.deltas:
+        np.testing.assert_array_equal(own.deltas[d], full.deltas[d])
+        if d not in ("coupon", "frequency"):
+            np.testing.assert_array_equal(scores.deltas[d], full.deltas[d])
+    assert np.abs(full.deltas["coupon"]).max() > 0.3  # the open head alone would pick coupons
 
 
 def test_expected_cost_uses_the_prior_before_a_redemption_head(options):
