@@ -63,3 +63,100 @@ def bench_sim(users: int, country: str = "MLB", days: int = 3, push_share: float
         "build_seconds": round(build, 3), "pushes_per_day": pushes // days, "rows_per_day": rows // days,
         "peak_rss_mb": round(peak_rss_mb(), 1), "date": dt.date.today().isoformat(),
     }
+
+
+def synthetic_context(world: World, country: str, seed: int) -> pd.DataFrame:
+    """A `user_features`-shaped frame for every user of the World (plausible values; only its shape matters here)."""
+    from pushgrowth.domain import CATEGORIES, LIFECYCLE_SEGMENTS, PLATFORMS
+
+    rng = np.random.default_rng(seed)
+    pop = world.population(country)
+    n = pop.n
+    shares = rng.dirichlet(np.ones(5), n)
+    sessions = rng.poisson(8, n)
+    orders = rng.poisson(0.3, n)
+    return pd.DataFrame({
+        "country": country, "date": world.today, "user_id": pop.user_id,
+        "segment": np.asarray(LIFECYCLE_SEGMENTS)[rng.integers(0, 5, n)],
+        "platform": np.asarray(PLATFORMS)[pop.platform], "push_opt_in": True, "mp_user": pop.mp_user,
+        "category_interest": np.asarray(CATEGORIES)[pop.category],
+        "days_since_signup": rng.integers(0, 2000, n), "days_since_last_session": rng.integers(0, 60, n),
+        "days_since_last_order": rng.integers(0, 200, n).astype(float), "lifetime_orders": pop.lifetime_orders,
+        "lifetime_gmv": pop.lifetime_gmv, "avg_order_value": pop.aov.astype(float),
+        "sessions_28d": sessions, "orders_28d": orders, "gmv_28d": orders * pop.aov,
+        "share_sessions_morning": shares[:, 0], "share_sessions_midday": shares[:, 1],
+        "share_sessions_afternoon": shares[:, 2], "share_sessions_evening": shares[:, 3],
+        "share_sessions_night": shares[:, 4], "share_sessions_weekend": rng.beta(2, 5, n),
+        "session_hour_mean": rng.uniform(0, 24, n), "session_hour_concentration": rng.beta(2, 2, n),
+        "usual_active_hour": rng.uniform(0, 24, n), "weekend_activity_share": rng.beta(2, 5, n),
+        "pushes_7d": rng.integers(0, 3, n), "pushes_28d": rng.integers(0, 10, n), "opens_28d": rng.integers(0, 2, n),
+        "open_rate_28d": rng.beta(1, 12, n), "coupon_redemptions_90d": rng.poisson(0.2, n),
+        "coupon_discount_90d": rng.exponential(10, n), "days_since_last_push": rng.integers(0, 30, n).astype(float),
+    })
+
+
+def bench_assign(users: int, country: str = "MLM", seed: int = 7, campaigns_per_user: int = 3) -> dict:
+    """Time one day of assignments for `users` eligible users with a trained model (all four heads).
+
+    Every user is eligible for up to `campaigns_per_user` of the country's active campaigns with at least 1,000
+    joint actions; the champion is a model trained on synthetic logged plans, so scoring is the real LightGBM
+    work; budgets are the catalog's (pacing active). Reports the seconds of `assign` alone.
+    """
+    from pushgrowth.allocation.assign import DayInputs, assign
+    from pushgrowth.allocation.pacing import group_budgets
+    from pushgrowth.bandit.features import FeatureSpec
+    from pushgrowth.bandit.model import TrainConfig, fit
+    from pushgrowth.bandit.policy import Options, cold_start, schedule_mask
+    from pushgrowth.bandit.serving import ServingPolicy
+    from pushgrowth.campaigns import load_catalog
+
+    catalog = load_catalog()
+    world = World(WorldConfig(users={country: users}, seed=seed))
+    context = synthetic_context(world, country, seed)
+    date = world.today
+    big = [c for c in catalog.active(date, country) if c.joint_action_count >= 1000]
+    if not big:
+        raise ValueError(f"{country} has no active campaign with at least 1,000 joint actions on {date}")
+    rng = np.random.default_rng(seed)
+    picks = rng.integers(0, len(big), (users, campaigns_per_user))
+    audiences = pd.DataFrame({"user_id": np.repeat(context["user_id"].to_numpy(), campaigns_per_user),
+                              "campaign_id": np.asarray([c.id for c in big])[picks.ravel()]}).drop_duplicates()
+    audiences["weekly_pushes_left"] = catalog.policies[country].max_weekly_pushes
+
+    # a model trained on 30k synthetic logged plans of the first campaign (cold start logging)
+    sample = context.sample(30_000, random_state=seed, replace=users < 30_000).reset_index(drop=True)
+    options = Options.of_campaign(big[0])
+    mask = schedule_mask(np.ones((len(sample), 7), bool), np.full(len(sample), 5), options.space, date)
+    idx, _ = cold_start(options, mask).sample(rng)
+    train = pd.concat([sample, options.actions(idx).drop(columns="value_proposition")], axis=1)
+    train["value_proposition"] = big[0].value_proposition
+    train["pushes_delivered"] = train["frequency"].astype(float)
+    base = 0.05 + 0.05 * train["hour_affinity"] if "hour_affinity" in train else 0.07
+    train["reward_open"] = (rng.random(len(train)) < base).astype(float)
+    train["reward_conversion"] = (rng.random(len(train)) < 0.03 + 0.0002 * train["coupon_value"]).astype(float)
+    train["reward_net_revenue"] = rng.normal(5, 20, len(train)) - 0.1 * train["coupon_value"]
+    train["redeemed"] = (rng.random(len(train)) < 0.1).astype(float)
+    model = fit(train, FeatureSpec(reference_order_value=catalog.policies[country].reference_order_value),
+                TrainConfig(min_rows=100, max_rounds=100))
+    policy = ServingPolicy(model, f"bench-{country}", "1",
+                           reference_order_value=catalog.policies[country].reference_order_value)
+    budgets = {}
+    for c in big:
+        for group, state in group_budgets(c.id, c.budget.monthly, {"bau": c.shares.bau, "bandit": c.shares.bandit},
+                                          {}, {}, date).items():
+            budgets[(c.id, group)] = state
+    inputs = DayInputs(date, country, catalog, audiences, context,
+                       pd.DataFrame({"user_id": pd.Series(dtype="int64"), "send_date": pd.Series(dtype="datetime64[s]")}),
+                       budgets, policy)
+    t = time.perf_counter()
+    result = assign(inputs)
+    seconds = time.perf_counter() - t
+    decisions = result.decisions
+    return {
+        "benchmark": "assign", "country": country, "users": users, "seconds": round(seconds, 2),
+        "users_per_s": round(users / seconds), "peak_rss_mb": round(peak_rss_mb(), 1),
+        "joint_actions_per_campaign": int(min(c.joint_action_count for c in big)),
+        "max_joint_actions": int(max(c.joint_action_count for c in big)), "campaigns": len(big),
+        "decisions": int(len(decisions)), "bandit_decisions": int((decisions["group"] == "bandit").sum()),
+        "heads": sorted(model.heads), "date": dt.date.today().isoformat(),
+    }

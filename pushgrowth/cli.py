@@ -38,6 +38,10 @@ def simulate(
     start_date: str = typer.Option("2026-09-01", help="First simulated (local) date."),
     resume: bool = typer.Option(False, help="Continue the World saved in the home folder."),
     reset: bool = typer.Option(False, help="Delete the home folder's state first (landing, lake, runs, ...)."),
+    budget_scale: float = typer.Option(None, min=0.0, help="Factor on every campaign budget (default: simulated "
+                                                          "users / 500,000 per country, see the README)."),
+    workers: int = typer.Option(2, min=1, max=8, help="Processes running the countries' runs of a day at once "
+                                                      "(they take turns on the warehouse)."),
 ) -> None:
     """Run the platform on the World for DAYS days, through the real Dagster definitions."""
     import datetime as dt
@@ -65,8 +69,8 @@ def simulate(
         def on_day(day) -> None:
             progress.update(task, advance=1, description=f"simulated {day.date} ({len(day.runs)} runs)")
 
-        result = run(home, config, days, resume=resume, on_day=on_day)
-    summary = result.to_json()
+        result = run(home, config, days, resume=resume, on_day=on_day, budget_scale=budget_scale, workers=workers)
+    summary = json.loads((home.reports / "summary.json").read_text())
     table = Table(title=f"pushgrowth simulation: {summary['days']} days from {summary['start_date']}")
     for col in ("country", "users", "sessions", "orders", "pushes sent", "opens", "redemptions", "opt-outs"):
         table.add_column(col, justify="right")
@@ -76,33 +80,134 @@ def simulate(
                       f"{r['push_sends']:,}", f"{r['push_events']:,}", f"{r['coupon_redemptions']:,}",
                       f"{r['opt_outs']:,}")
     console.print(table)
-    console.print(f"home folder: {home.root}; summary: {home.reports / 'summary.json'}")
+    console.print(_results_table(summary))
+    console.print(f"home folder: {home.root}; summary: {home.reports / 'summary.json'}; "
+                  f"report: {home.reports / 'report.html'}")
     if result.failures:
         console.print("[red]failed runs:[/red]\n" + "\n".join(result.failures))
         raise typer.Exit(1)
 
 
+def _pct(value) -> str:
+    return "–" if value is None else f"{100 * value:.2f}%"
+
+
+def _ci(interval: dict | None, scale: float = 1.0, unit: str = "") -> str:
+    if not interval or interval.get("estimate") is None:
+        return "–"
+    mark = "[green]✓[/green]" if (interval.get("ci_low") or 0) > 0 else "[red]✗[/red]"
+    return (f"{scale * interval['estimate']:+.2f}{unit} [{scale * interval['ci_low']:+.2f}, "
+            f"{scale * interval['ci_high']:+.2f}] {mark}")
+
+
+def _results_table(summary: dict) -> Table:
+    """Bandit against business-as-usual, per country and pooled (95% intervals; ✓ when above zero)."""
+    table = Table(title="bandit vs business-as-usual (95% CI, ✓ = above zero)")
+    for col in ("country", "open rate bau", "open rate bandit", "lift (pp)", "ATE bau", "ATE bandit",
+                "regret wk1 → last", "serving model"):
+        table.add_column(col, justify="right")
+    for country, data in summary.get("countries", {}).items():
+        groups = data.get("groups", {})
+        ate = data.get("ate_vs_holdout", {})
+        weeks = (data.get("oracle") or {}).get("regret_per_week") or []
+        regret = (f"{weeks[0]['bandit']:.3f} → {weeks[-1]['bandit']:.3f}"
+                  if len(weeks) >= 2 and weeks[0].get("bandit") is not None and weeks[-1].get("bandit") is not None
+                  else "–")
+        table.add_row(country, _pct(groups.get("bau", {}).get("open_rate")),
+                      _pct(groups.get("bandit", {}).get("open_rate")),
+                      _ci(data.get("lift_bandit_vs_bau", {}).get("open_rate"), 100.0),
+                      _ci(ate.get("bau")), _ci(ate.get("bandit")), regret,
+                      str((data.get("models") or {}).get("serving_model", "–")))
+    pooled = summary.get("pooled") or {}
+    if pooled:
+        table.add_row("pooled (USD)", "", "", "", _ci(pooled["ate_vs_holdout"].get("bau")),
+                      _ci(pooled["ate_vs_holdout"].get("bandit")),
+                      "bandit - bau: " + _ci(pooled.get("difference_bandit_minus_bau")), "")
+    return table
+
+
+DEMO = {"countries": "MLA,MLB,MLM", "users": 40_000, "days": 7, "seed": 7}
+"""What `make demo` runs: a simulated week, what fits in ten minutes here. A day costs about a minute whatever
+the World's size (it is mostly per-run overhead: dbt, the gates, training), so the demo buys statistical power
+with users rather than days."""
+
+
 @app.command()
 def demo() -> None:
-    """The embedded default: three countries, a few simulated days, from a fresh home folder."""
-    simulate(countries="MLA,MLB,MLM", users=3_000, days=5, seed=7, start_date="2026-09-01", resume=False,
-             reset=True)
+    """The embedded default: three countries for a simulated week, from a fresh home folder."""
+    simulate(countries=DEMO["countries"], users=DEMO["users"], days=DEMO["days"], seed=DEMO["seed"],
+             start_date="2026-09-01", resume=False, reset=True, budget_scale=None, workers=2)
 
 
 @app.command()
-def dev() -> None:
-    """Start the Dagster UI (and daemon) on the home folder."""
+def trace(trace_id: str = typer.Argument(..., help="A trace id (pg-...), as in the outbox and the send log."),
+          as_json: bool = typer.Option(False, "--json", help="Print the story as JSON.")) -> None:
+    """The whole story of one push: campaign, group, policy and model, options and probabilities, features,
+    coupon and budget, delivery and outcomes."""
+    from pushgrowth.trace import TraceNotFound, explain
+
+    home = Home.from_env()
+    try:
+        story = explain(home, trace_id)
+    except (TraceNotFound, FileNotFoundError) as exc:
+        typer.secho(str(exc), fg="red", err=True)
+        raise typer.Exit(1) from exc
+    if as_json:
+        print(json.dumps(story, indent=2, default=str))
+        return
+    d = story["decision"]
+    console.rule(f"[bold]{trace_id}[/bold]")
+    console.print(f"{story['country']} {story['decision_date']}: user {d['user_id']} in campaign "
+                  f"[bold]{d['campaign_id']}[/bold] ({(story.get('campaign') or {}).get('name', '?')}), "
+                  f"group [bold]{d['group']}[/bold], policy {d['policy']}, propensity {d['propensity']:.6g}")
+    console.print(f"why this campaign: {d.get('campaign_pick')} (value {d.get('campaign_value')}, "
+                  f"{d.get('candidates')} campaigns eligible); model {d.get('model_name') or '-'} "
+                  f"v{d.get('model_version') or '-'}; catalog {str(d.get('catalog_version'))[:12]}")
+    if d.get("frequency") is not None:
+        console.print(f"plan: coupon {d.get('coupon_value')} ({d.get('coupon_kind')}), template {d.get('template_id')} "
+                      f"({d.get('tone')}), {d.get('send_hour')}h, weekday {d.get('send_weekday')}, "
+                      f"x{d.get('frequency')}; expected reward {d.get('expected_reward')}, expected coupon cost "
+                      f"{d.get('expected_cost')}")
+    for title, key in (("options and probabilities", "options"), ("budget that day", "budget"),
+                       ("features seen", "features"), ("outcomes", "outcomes")):
+        if story.get(key):
+            console.print(f"[bold]{title}[/bold]")
+            console.print(json.dumps(story[key], indent=1, default=str))
+    for title, key in (("outbox", "outbox"), ("deliveries", "deliveries"), ("opens", "opens"),
+                       ("redemptions", "redemptions"), ("opt-outs", "opt_outs")):
+        console.print(f"[bold]{title}[/bold]: {len(story.get(key, []))}")
+        for item in story.get(key, []):
+            console.print("  " + ", ".join(f"{k}={v}" for k, v in item.items()))
+
+
+@app.command()
+def dev(
+    port: int = typer.Option(3000, help="Dagster UI port."),
+    mlflow_port: int = typer.Option(5000, help="MLflow UI port (runs, registered models, aliases, gate evidence)."),
+) -> None:
+    """Start the Dagster UI and daemon, and the MLflow UI, on the home folder."""
+    from pushgrowth.bandit import registry
     from pushgrowth.simulate import prepare_dagster_home
 
     home = Home.from_env()
     prepare_dagster_home(home)
+    registry.client(home)  # creates the store on a fresh home, so the UI opens on it
     bin_dir = Path(sys.executable).parent
     env = {**os.environ, "DAGSTER_HOME": str(home.dagster), "PUSHGROWTH_HOME": str(home.root),
            "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"}
-    dagster = bin_dir / "dagster"
-    console.print(f"Dagster UI on http://127.0.0.1:3000 (DAGSTER_HOME={home.dagster})")
-    raise typer.Exit(subprocess.call([str(dagster), "dev", "-w", str(REPO / "workspace.yaml"), "-h", "127.0.0.1",
-                                      "-p", "3000"], cwd=REPO, env=env))
+    mlflow_ui = subprocess.Popen(
+        [str(bin_dir / "mlflow"), "ui", "--backend-store-uri", registry.tracking_uri(home),
+         "--default-artifact-root", (home.mlflow / "artifacts").as_uri(), "--host", "127.0.0.1",
+         "--port", str(mlflow_port)], cwd=REPO, env=env)
+    console.print(f"Dagster UI on http://127.0.0.1:{port} (DAGSTER_HOME={home.dagster}); "
+                  f"MLflow UI on http://127.0.0.1:{mlflow_port}")
+    try:
+        code = subprocess.call([str(bin_dir / "dagster"), "dev", "-w", str(REPO / "workspace.yaml"),
+                                "-h", "127.0.0.1", "-p", str(port)], cwd=REPO, env=env)
+    finally:
+        mlflow_ui.terminate()
+        mlflow_ui.wait(timeout=30)
+    raise typer.Exit(code)
 
 
 @bench_app.command("sim")
@@ -117,3 +222,15 @@ def bench_sim_cmd(
     from pushgrowth.bench import bench_sim
 
     print(json.dumps(bench_sim(users, country.upper(), days, push_share, seed)))
+
+
+@bench_app.command("assign")
+def bench_assign_cmd(
+    users: int = typer.Option(1_000_000, min=1),
+    country: str = typer.Option("MLM"),
+    seed: int = typer.Option(7),
+) -> None:
+    """Time one day of assignments for USERS eligible users (trained heads, full action spaces); one JSON line."""
+    from pushgrowth.bench import bench_assign
+
+    print(json.dumps(bench_assign(users, country.upper(), seed)))

@@ -1,6 +1,11 @@
 """Drive the platform with the World: each simulated day the World delivers extracts to the landing zone, the
 real landing-zone sensor is evaluated and its run requests are executed against the Dagster instance under the
-home folder, exactly as the daemon would run them. `make dev` afterwards shows every run and materialization.
+home folder, exactly as the daemon would run them; then, per country, what automation runs after a raw load:
+the daily refresh (dbt, checks, budget ledger), the model job (training and the promotion gate) and the
+assignment job (decisions and the outbox). The World receives the delivered outbox and answers it in the next
+days' extracts. `make dev` afterwards shows every run and materialization.
+
+In simulation only, the oracle values every decision at decision time (`lake/oracle`), for the report's regret.
 """
 
 from __future__ import annotations
@@ -15,13 +20,28 @@ from pathlib import Path
 
 import dagster as dg
 
+import pandas as pd
+import pyarrow as pa
+
+from pushgrowth import settings as home_settings
+from pushgrowth.alerts import innermost_error
+from pushgrowth.catalog_store import published_catalog
+from pushgrowth.delivery import FileDelivery
+from pushgrowth.evaluation.oracle import oracle_values
 from pushgrowth.home import Home
+from pushgrowth.lake import read_partition, write_partition
 from pushgrowth.landing.zone import write_drop
 from pushgrowth.sim import World, WorldConfig
 
 SENSOR_NAME = "landing_zone_sensor"
 CATALOG_SENSOR = "catalog_change_sensor"
 REFRESH_JOB = "daily_refresh_job"
+MODEL_JOB = "model_job"
+ASSIGNMENT_JOB = "assignment_job"
+BUDGET_USERS = 500_000
+"""The catalog's budgets are sized for about half a million reachable users per country (at that size BAU's own
+coupon spend roughly fills them); the World is a sample, so `simulate` scales each country's budgets by (its
+simulated users / this), unless told otherwise."""
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 """Runs log every event to the instance (the UI shows them); the terminal only gets warnings."""
 DAGSTER_YAML = """# Written by pushgrowth: the Dagster instance of this home folder (SQLite storage beside this file).
@@ -50,6 +70,8 @@ class DayResult:
     runs: list[str] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
     rows: dict[str, dict[str, int]] = field(default_factory=dict)
+    decisions: dict[str, int] = field(default_factory=dict)
+    pushes: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass
@@ -79,19 +101,91 @@ class SimulationResult:
         }
 
 
+@dataclass
+class ChainResult:
+    """What one country-day's chain of runs did."""
+
+    key: str
+    runs: list[str] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)
+    assigned: bool = False
+
+
+_WORKER: dict = {}
+"""The definitions and the Dagster instance of the run, loaded once (importing them takes seconds)."""
+
+
+def _init_worker(root: str, log: str | None = None) -> None:
+    home = Home.from_env(root)
+    prepare_dagster_home(home)
+    from pushgrowth.definitions import defs  # imported here: DAGSTER_HOME must be set first
+
+    _WORKER.update(defs=defs, instance=dg.DagsterInstance.get(), log=log)
+
+
+def _execute(job_name: str, partition_key, chain: ChainResult, label: str, tags: dict | None = None,
+             needed: str | None = None) -> bool:
+    """Run a job; True when it succeeded (or, with `needed`, when that step did, whatever came after it)."""
+    job = _WORKER["defs"].resolve_job_def(job_name)
+    chain.runs.append(label)
+    log = _WORKER.get("log")
+    with (open(log, "a") if log else contextlib.nullcontext()) as out, \
+            (contextlib.redirect_stdout(out) if out else contextlib.nullcontext()):  # dbt echoes its log
+        outcome = job.execute_in_process(partition_key=partition_key, instance=_WORKER["instance"], tags=tags,
+                                         raise_on_error=False, run_config=QUIET)
+    if not outcome.success:
+        chain.failures.append(f"{label}: {_failure_message(outcome)}")
+    if needed is not None:
+        return any(e.step_key == needed for e in outcome.get_step_success_events())
+    return outcome.success
+
+
+def _country_day(key: str, tags: dict) -> ChainResult:
+    """One country-day, as the daemon would run it: the sensor's raw load, then what automation follows (the
+    daily refresh, the model job, the assignment job). A failed model job keeps the champion serving."""
+    from pushgrowth.defs.partitions import country_day_partitions
+
+    chain = ChainResult(key)
+    partition = country_day_partitions.get_partition_key_from_str(key)
+    country = partition.keys_by_dimension["country"]
+    if not _execute("raw_extracts_job", partition, chain, key, tags):
+        return chain
+    if not _execute(REFRESH_JOB, partition, chain, f"{REFRESH_JOB} {key}"):
+        return chain
+    _execute(MODEL_JOB, country, chain, f"{MODEL_JOB} {country}")
+    # the outbox went out even if the day's report failed: the World must receive it
+    chain.assigned = _execute(ASSIGNMENT_JOB, partition, chain, f"{ASSIGNMENT_JOB} {key}", needed="push_outbox")
+    return chain
+
+
 class Loop:
-    """The closed loop over one home folder: a World, the Dagster definitions and instance, the sensor cursors."""
+    """The closed loop over one home folder: a World, the Dagster definitions and instance, the sensor cursors.
 
-    def __init__(self, home: Home, world: World):
-        prepare_dagster_home(home)
-        from pushgrowth.definitions import defs  # imported here: DAGSTER_HOME must be set first
+    With `workers` > 1 the country-days of a date run in that many processes at once, as a daemon with several
+    run workers would: they take turns on the warehouse (its writer lock) and on MLflow's store (its lock), and
+    everything else (raw loads, checks, models, assignments, reports) overlaps.
+    """
 
-        self.home, self.world, self.defs = home, world, defs
-        self.instance = dg.DagsterInstance.get()
-        self.cursor_file = home.root / "simulate_cursor.json"
+    def __init__(self, home: Home, world: World, workers: int = 1):
+        self.home, self.world = home, world
         self.log = home.root / "simulate.log"
+        _init_worker(str(home.root), str(self.log))
+        self.defs, self.instance = _WORKER["defs"], _WORKER["instance"]
+        self.cursor_file = home.root / "simulate_cursor.json"
         self.cursors: dict[str, str | None] = (json.loads(self.cursor_file.read_text())
                                                if self.cursor_file.exists() else {})
+        self.pool = None
+        if workers > 1:
+            import multiprocessing
+            from concurrent.futures import ProcessPoolExecutor
+
+            self.pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
+                                            initializer=_init_worker, initargs=(str(home.root), str(self.log)))
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(cancel_futures=True)
+            self.pool = None
 
     def day(self) -> DayResult:
         date = self.world.today
@@ -100,40 +194,56 @@ class Loop:
         for country, tables in extracts.items():
             write_drop(self.home.landing, country, date, tables)
             result.rows[country] = {name: t.num_rows for name, t in tables.items()}
-        self.tick(CATALOG_SENSOR, result)
-        self.tick(SENSOR_NAME, result, then=REFRESH_JOB)
+        for request in self.tick(CATALOG_SENSOR):
+            chain = ChainResult("catalog")
+            _execute(self.defs.resolve_sensor_def(CATALOG_SENSOR).job_name, None, chain, "catalog_job",
+                     {**request.tags, "dagster/run_key": request.run_key, "dagster/sensor_name": CATALOG_SENSOR})
+            result.runs += chain.runs
+            result.failures += chain.failures
+        work = [(str(r.partition_key), {**r.tags, "dagster/run_key": r.run_key, "dagster/sensor_name": SENSOR_NAME})
+                for r in self.tick(SENSOR_NAME)]
+        chains = (self.pool.map(_country_day, *zip(*work)) if self.pool is not None and work
+                  else (_country_day(key, tags) for key, tags in work))
+        for chain in chains:
+            result.runs += chain.runs
+            result.failures += chain.failures
+            if chain.assigned:
+                self.deliver(chain.key, result)
         self.world.save(self.home.world)
         return result
 
-    def tick(self, sensor_name: str, result: DayResult, then: str | None = None) -> None:
-        """Evaluate a sensor as the daemon would and run what it requests (and `then`, on success)."""
+    def deliver(self, key: str, result: DayResult) -> None:
+        """Hand the delivered outbox to the World, and record the oracle's view of the decisions."""
+        country, day = key.split("|")
+        tomorrow = dt.date.fromisoformat(day) + dt.timedelta(days=1)
+        outbox = pd.read_parquet(FileDelivery(self.home.outbox).path(country, tomorrow))
+        if len(outbox):
+            self.world.deliver(outbox)
+        decisions = read_partition(self.home.lake, "decisions", country, tomorrow).to_pandas()
+        result.decisions[country] = len(decisions)
+        result.pushes[country] = len(outbox)
+        if len(decisions) and self.world.today == tomorrow:
+            truth = oracle_values(self.world, country, decisions, published_catalog(self.home.lake))
+            write_partition(self.home.lake, "oracle", country, tomorrow,
+                            pa.Table.from_pandas(truth, preserve_index=False))
+
+    def tick(self, sensor_name: str) -> list[dg.RunRequest]:
+        """Evaluate a sensor as the daemon would, keep its cursor, and return its run requests."""
         sensor = self.defs.resolve_sensor_def(sensor_name)
         context = dg.build_sensor_context(instance=self.instance, cursor=self.cursors.get(sensor_name),
                                           sensor_name=sensor_name, resources=self.defs.resources,
                                           repository_def=self.defs.get_repository_def())
         sensor_result = sensor.evaluate_tick(context)
-        job = self.defs.resolve_job_def(sensor.job_name)
-        for request in sensor_result.run_requests or []:
-            tags = {**request.tags, "dagster/run_key": request.run_key, "dagster/sensor_name": sensor_name}
-            label = str(request.partition_key or job.name)
-            result.runs.append(label)
-            with self.log.open("a") as log, contextlib.redirect_stdout(log):  # dbt echoes its log to stdout
-                outcome = job.execute_in_process(partition_key=request.partition_key, instance=self.instance,
-                                                 tags=tags, raise_on_error=False, run_config=QUIET)
-                if outcome.success and then:  # what automation does after a raw load: refresh downstream
-                    outcome = self.defs.resolve_job_def(then).execute_in_process(
-                        partition_key=request.partition_key, instance=self.instance, raise_on_error=False,
-                        run_config=QUIET)
-            if not outcome.success:
-                result.failures.append(f"{label}: {_failure_message(outcome)}")
         self.cursors[sensor_name] = sensor_result.cursor
         self.cursor_file.write_text(json.dumps(self.cursors))
+        return list(sensor_result.run_requests or [])
 
 
 def _failure_message(outcome: dg.ExecuteInProcessResult) -> str:
+    """The step and the innermost error of the first failed step (what a person needs to start looking)."""
     for event in outcome.all_events:
         if event.is_step_failure and event.step_failure_data and event.step_failure_data.error:
-            return event.step_failure_data.error.message.strip().splitlines()[0]
+            return f"{event.step_key}: {innermost_error(event.step_failure_data.error)}"
     return "run failed"
 
 
@@ -143,20 +253,48 @@ def simulate(
     days: int,
     resume: bool = False,
     on_day: Callable[[DayResult], None] | None = None,
+    budget_scale: float | None = None,
+    workers: int = 1,
 ) -> SimulationResult:
     """Run `days` days; with `resume`, continue the World saved in the home folder instead of a fresh one."""
     home.root.mkdir(parents=True, exist_ok=True)
     world = World.load(home.world) if resume else World(config)
+    if not resume and budget_scale is not False:
+        scale = {c: (budget_scale if budget_scale is not None else n / BUDGET_USERS) for c, n in config.users.items()}
+        home_settings.save(home, home_settings.HomeSettings(budget_scale=scale))
     if not resume:
         (home.root / "simulate_cursor.json").unlink(missing_ok=True)
-    loop = Loop(home, world)
+    loop = Loop(home, world, workers)
     results = []
-    for _ in range(days):
-        day = loop.day()
-        results.append(day)
-        if on_day:
-            on_day(day)
+    try:
+        for _ in range(days):
+            day = loop.day()
+            results.append(day)
+            if on_day:
+                on_day(day)
+    finally:
+        loop.close()
     result = SimulationResult(world.config, results)
-    home.reports.mkdir(parents=True, exist_ok=True)
-    (home.reports / "summary.json").write_text(json.dumps(result.to_json(), indent=2, sort_keys=True))
+    write_reports(home, result)
     return result
+
+
+def write_reports(home: Home, result: SimulationResult) -> dict:
+    """`reports/summary.json` and `reports/report.html` for the whole run (every decision so far, all countries)."""
+    from pushgrowth.evaluation import summary as evaluation
+    from pushgrowth.evaluation.models import model_summary
+    from pushgrowth.evaluation.render import render_html
+
+    data = result.to_json()
+    data["generated_at"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    frames = {}
+    for country in result.config.users:
+        frames[country] = evaluation.decisions_frame(home.lake, country)
+        report = evaluation.country_summary(frames[country], evaluation.oracle_frame(home.lake, country))
+        report["models"] = model_summary(home, country)
+        data["countries"].setdefault(country, {}).update(report)
+    data["pooled"] = evaluation.pooled(frames)
+    home.reports.mkdir(parents=True, exist_ok=True)
+    (home.reports / "summary.json").write_text(json.dumps(data, indent=2, sort_keys=True, default=str))
+    render_html(data, home.reports / "report.html", title=f"pushgrowth simulation: {data['days']} days")
+    return data
