@@ -8,7 +8,7 @@ import json
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 
 import numpy as np
 import pandas as pd
@@ -17,6 +17,7 @@ import pytest
 
 from pushgrowth import delivery
 from pushgrowth.delivery import Delivery, DeliveryError, FileDelivery, HttpDelivery, outbox_records
+from tests.http_server import Response, bypass_proxies, serve
 
 DAY = dt.date(2026, 9, 1)
 TOKEN = "tok-s3cr3t"
@@ -141,46 +142,25 @@ class FakeDeliveryService:
 
 @pytest.fixture
 def service(monkeypatch) -> Iterator[FakeDeliveryService]:
-    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
-    monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
+    bypass_proxies(monkeypatch)
     fake: FakeDeliveryService
 
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802
-            raw = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-            with fake.lock:
-                fake.requests.append({"path": self.path, "headers": dict(self.headers), "body": raw})
-                step = fake.script.pop(0) if fake.script else None
-                if step == "drop":
-                    fake.process(json.loads(raw))
-                    self.close_connection = True
-                    return
-                if step is None:
-                    status, headers, body = 200, {}, json.dumps(fake.process(json.loads(raw))).encode()
-                else:
-                    status, headers, body = step
-            self.send_response(status)
-            for k, v in headers.items():
-                self.send_header(k, v)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+    def respond(request: dict) -> Response:
+        with fake.lock:
+            fake.requests.append(request)
+            step = fake.script.pop(0) if fake.script else None
+            if step == "drop":
+                fake.process(json.loads(request["body"]))
+                return None
+            if step is None:
+                status, headers, body = 200, {}, json.dumps(fake.process(json.loads(request["body"]))).encode()
+            else:
+                status, headers, body = step
+        return status, {**headers, "Content-Type": "application/json"}, body
 
-        def log_message(self, *args) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    fake = FakeDeliveryService(server)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    try:
+    with serve(respond) as server:
+        fake = FakeDeliveryService(server)
         yield fake
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
 
 
 @pytest.fixture

@@ -7,13 +7,14 @@ import socket
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 
 from pushgrowth import alerts
 from pushgrowth.alerts import Alert, LogNotifier, Notifier, SlackNotifier, notifier_from_env
+from tests.http_server import Response, bypass_proxies, serve
 
 ALERT = Alert(
     kind="run_failure", title="daily_outbox failed", text="MLB 2026-09-01: *KeyError* in `rank_pushes`",
@@ -39,38 +40,18 @@ class FakeSlack:
 
 @pytest.fixture
 def slack(monkeypatch) -> Iterator[FakeSlack]:
-    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
-    monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
+    bypass_proxies(monkeypatch)
     fake: FakeSlack
 
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802
-            body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-            with fake.lock:
-                fake.requests.append({"path": self.path, "headers": dict(self.headers), "body": body})
-                status, headers = fake.script.pop(0) if fake.script else (200, {})
-            payload = b"ok" if status == 200 else b"internal_error"
-            self.send_response(status)
-            for k, v in headers.items():
-                self.send_header(k, v)
-            self.send_header("Content-Length", str(len(payload)))
-            self.end_headers()
-            self.wfile.write(payload)
+    def respond(request: dict) -> Response:
+        with fake.lock:
+            fake.requests.append(request)
+            status, headers = fake.script.pop(0) if fake.script else (200, {})
+        return status, headers, b"ok" if status == 200 else b"internal_error"
 
-        def log_message(self, *args) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    fake = FakeSlack(server)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    try:
+    with serve(respond) as server:
+        fake = FakeSlack(server)
         yield fake
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
 
 
 @pytest.fixture
