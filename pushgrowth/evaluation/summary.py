@@ -100,6 +100,7 @@ def country_summary(frame: pd.DataFrame, oracle: pd.DataFrame | None = None, alp
         },
         "mature_ate_vs_holdout": {g: _interval(stats.ate_vs_holdout(mature, g, "net_revenue", alpha))
                                   for g in ("bau", "bandit")},
+        "since_first_model": since_first_model(frame, alpha),
         "by_week": by_week(frame),
         "by_bandit_share": by_share(frame, alpha),
         "campaigns": campaigns(frame),
@@ -107,6 +108,25 @@ def country_summary(frame: pd.DataFrame, oracle: pd.DataFrame | None = None, alp
     if oracle is not None and len(oracle):
         out["oracle"] = oracle_summary(oracle)
     return _clean(out)
+
+
+def since_first_model(frame: pd.DataFrame, alpha: float = 0.05) -> dict:
+    """Bandit vs BAU over the decision dates from the first one a trained model served the bandit group.
+
+    Both groups on the same dates, so the comparison stays randomized; it leaves out the cold-start days, when
+    the bandit group explores around BAU without a model, and shows what the bandit does once it has learned.
+    The whole-run figures (`lift_bandit_vs_bau`) include those days.
+    """
+    if "policy" not in frame.columns:
+        return {"first_date": None}
+    served = frame.loc[(frame["group"] == "bandit") & (frame["policy"] == "bandit"), "date"]
+    if not len(served):
+        return {"first_date": None}
+    first = min(served)
+    part = frame[frame["date"] >= first]
+    return {"first_date": first.isoformat(), "decisions": int(len(part)),
+            "open_rate": _interval(stats.lift(part, "bandit", "bau", "open_rate", alpha)),
+            "net_revenue_per_user": _interval(stats.lift(part, "bandit", "bau", "net_revenue", alpha))}
 
 
 def _week(dates: pd.Series, start: dt.date) -> np.ndarray:
