@@ -66,7 +66,8 @@ def bench_sim(users: int, country: str = "MLB", days: int = 3, push_share: float
 
 
 def synthetic_context(world: World, country: str, seed: int) -> pd.DataFrame:
-    """A `user_features`-shaped frame for every user of the World (plausible values; only its shape matters here)."""
+    """A `user_features`-shaped frame for every user of the World
+    (plausible values; only its shape matters here)."""
     from pushgrowth.domain import CATEGORIES, LIFECYCLE_SEGMENTS, PLATFORMS
 
     rng = np.random.default_rng(seed)
@@ -89,9 +90,11 @@ def synthetic_context(world: World, country: str, seed: int) -> pd.DataFrame:
         "share_sessions_night": shares[:, 4], "share_sessions_weekend": rng.beta(2, 5, n),
         "session_hour_mean": rng.uniform(0, 24, n), "session_hour_concentration": rng.beta(2, 2, n),
         "usual_active_hour": rng.uniform(0, 24, n), "weekend_activity_share": rng.beta(2, 5, n),
-        "pushes_7d": rng.integers(0, 3, n), "pushes_28d": rng.integers(0, 10, n), "opens_28d": rng.integers(0, 2, n),
+        "pushes_7d": rng.integers(0, 3, n), "pushes_28d": rng.integers(0, 10, n),
+        "opens_28d": rng.integers(0, 2, n),
         "open_rate_28d": rng.beta(1, 12, n), "coupon_redemptions_90d": rng.poisson(0.2, n),
-        "coupon_discount_90d": rng.exponential(10, n), "days_since_last_push": rng.integers(0, 30, n).astype(float),
+        "coupon_discount_90d": rng.exponential(10, n),
+        "days_since_last_push": rng.integers(0, 30, n).astype(float),
     })
 
 
@@ -146,7 +149,8 @@ def bench_assign(users: int, country: str = "MLM", seed: int = 7, campaigns_per_
                                           {}, {}, date).items():
             budgets[(c.id, group)] = state
     inputs = DayInputs(date, country, catalog, audiences, context,
-                       pd.DataFrame({"user_id": pd.Series(dtype="int64"), "send_date": pd.Series(dtype="datetime64[s]")}),
+                       pd.DataFrame({"user_id": pd.Series(dtype="int64"),
+                                     "send_date": pd.Series(dtype="datetime64[s]")}),
                        budgets, policy)
     t = time.perf_counter()
     result = assign(inputs)

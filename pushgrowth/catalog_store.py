@@ -23,7 +23,8 @@ def publish(catalog: Catalog, lake: Path) -> dict[str, int]:
     rows = {}
     frames = catalog_frames(catalog)
     frames["country_policies"] = pd.DataFrame(
-        [{"country": code, "max_weekly_pushes": p.max_weekly_pushes, "quiet_hours": ",".join(map(str, p.quiet_hours.hours))}
+        [{"country": code, "max_weekly_pushes": p.max_weekly_pushes,
+          "quiet_hours": ",".join(map(str, p.quiet_hours.hours))}
          for code, p in sorted(catalog.policies.items())])
     for name, frame in frames.items():
         write_table(lake, DATASET, name, pa.Table.from_pandas(frame, preserve_index=False))

@@ -53,7 +53,8 @@ DECISION_COLUMNS = [
     "trace_id", "country", "date", "user_id", "campaign_id", "group", "objective", "value_proposition",
     "coupon_kind", "coupon_value", "coupon_cap", "template_id", "tone", "send_hour", "send_weekday", "frequency",
     "propensity", "policy", "model_name", "model_version", "expected_reward", "expected_cost", "cost_price",
-    "coupons_allowed", "free_days", "capacity", "campaign_value", "campaign_pick", "candidates", "share_bandit", "catalog_version",
+    "coupons_allowed", "free_days", "capacity", "campaign_value", "campaign_pick", "candidates", "share_bandit",
+    "catalog_version",
 ]
 
 
@@ -103,7 +104,8 @@ def _pushes_in_week(users: np.ndarray, scheduled: pd.DataFrame, date: dt.date) -
 
 
 def _rng(date: dt.date, country: str, campaign_id: str) -> np.random.Generator:
-    return np.random.default_rng([date.toordinal(), zlib.crc32(country.encode()), zlib.crc32(campaign_id.encode())])
+    return np.random.default_rng(
+        [date.toordinal(), zlib.crc32(country.encode()), zlib.crc32(campaign_id.encode())])
 
 
 def assign(inputs: DayInputs) -> Assignment:

@@ -31,7 +31,8 @@ ASSIGNMENT_CHECKS = {
                    "(plans in flight included); frequency within the campaign's weekly cap.",
     "within_budget": "Per campaign and group: spend committed + coupons in flight + today's expected cost stays "
                      "within the month's budget.",
-    "group_shares": "Per campaign, holdout / bau / bandit shares within 5 standard errors (+0.02) of the catalog's.",
+    "group_shares": "Per campaign, holdout / bau / bandit shares within 5 standard errors (+0.02) of the "
+                    "catalog's.",
 }
 SHARE_TOLERANCE = 0.02
 
@@ -47,7 +48,8 @@ def _result(bad: pd.DataFrame, ok_text: str, bad_text: str) -> tuple[bool, dict]
 
 
 def check_assignments(lake: Path, d: pd.DataFrame, catalog: Catalog, country: str, data_date: dt.date,
-                      budget_scale: float = 1.0, data_docs_dir: Path | None = None) -> dict[str, tuple[bool, dict]]:
+                      budget_scale: float = 1.0,
+                      data_docs_dir: Path | None = None) -> dict[str, tuple[bool, dict]]:
     date = data_date + dt.timedelta(days=1)
     out: dict[str, tuple[bool, dict]] = {}
     gx = quality.validate(d, "daily_assignments", data_docs_dir=data_docs_dir, run_name=f"{country} {date}")
@@ -124,7 +126,8 @@ def _shares(d: pd.DataFrame, catalog: Catalog, min_rows: int = 200) -> tuple[boo
                          "n": len(group), "off": abs(observed - expected) > 5 * se + SHARE_TOLERANCE})
     table = pd.DataFrame(rows)
     bad = table[table["off"]] if len(table) else table
-    return _result(bad, f"group shares as in the catalog for {table['campaign_id'].nunique() if len(table) else 0} "
+    return _result(bad, "group shares as in the catalog for "
+                        f"{table['campaign_id'].nunique() if len(table) else 0} "
                         f"campaigns with at least {min_rows} decisions", "group shares off the catalog's")
 
 
@@ -132,10 +135,12 @@ def check_outbox(outbox: pd.DataFrame, decisions: pd.DataFrame, users: pd.DataFr
     """Problems that must stop an outbox before delivery (empty when it may go)."""
     problems = []
     if outbox["idempotency_key"].duplicated().any():
-        problems.append(f"duplicate idempotency keys: {outbox.loc[outbox['idempotency_key'].duplicated(), 'idempotency_key'].head(3).tolist()}")
+        keys = outbox.loc[outbox["idempotency_key"].duplicated(), "idempotency_key"].head(3).tolist()
+        problems.append(f"duplicate idempotency keys: {keys}")
     holdout = set(decisions.loc[decisions["group"] == "holdout", "trace_id"])
     if outbox["trace_id"].isin(holdout).any():
-        problems.append(f"holdout traces in the outbox: {outbox.loc[outbox['trace_id'].isin(holdout), 'trace_id'].head(3).tolist()}")
+        problems.append("holdout traces in the outbox: "
+                        f"{outbox.loc[outbox['trace_id'].isin(holdout), 'trace_id'].head(3).tolist()}")
     opted = users.set_index("user_id")["push_opt_in"]
     off = outbox[~outbox["user_id"].map(opted).fillna(False).astype(bool)]
     if len(off):

@@ -45,7 +45,8 @@ def budget_states(lake: Path, country: str, date: dt.date, catalog: Catalog, sca
             redemptions = redemptions.assign(group=redemptions["trace_id"].map(groups))
             # the marketplace's share of each discount, as the budget ledger counts it
             share = {c.id: c.coupon.cost_share for c in catalog.campaigns}
-            redemptions["cost"] = redemptions["discount_amount"] * redemptions["campaign_id"].map(share).fillna(1.0)
+            redemptions["cost"] = (redemptions["discount_amount"]
+                                   * redemptions["campaign_id"].map(share).fillna(1.0))
             committed = redemptions.groupby(["campaign_id", "group"])["cost"].sum().to_dict()
         realized = redemptions.groupby("trace_id")["cost"].sum() if len(redemptions) else pd.Series(dtype=float)
         window = recent[pd.to_datetime(recent["date"]).dt.date >= date - dt.timedelta(days=COUPON_VALIDITY_DAYS)]

@@ -105,5 +105,5 @@ def training_frame(lake: Path, country: str, as_of: dt.date) -> pd.DataFrame:
     return frame
 
 
-__all__ = ["DECISION_LOG", "LABELS", "USER_FEATURES", "reward_kind", "reward_of", "partition_dates", "read_dataset",
-           "training_frame", "with_context"]
+__all__ = ["DECISION_LOG", "LABELS", "USER_FEATURES", "reward_kind", "reward_of", "partition_dates",
+           "read_dataset", "training_frame", "with_context"]

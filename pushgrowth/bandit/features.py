@@ -69,8 +69,10 @@ class FeatureError(ValueError):
     """A context or action frame that lacks a column the model needs."""
 
 
-def expected_discount(kind: np.ndarray, value: np.ndarray, cap: np.ndarray, order_value: np.ndarray) -> np.ndarray:
-    """The discount a coupon gives on an order of `order_value`: amounts up to 90% of it, percentages up to the cap.
+def expected_discount(kind: np.ndarray, value: np.ndarray, cap: np.ndarray,
+                      order_value: np.ndarray) -> np.ndarray:
+    """The discount a coupon gives on an order of `order_value`: amounts up to 90% of it, percentages up to
+    the cap.
 
     The same rule as the World's (`pushgrowth.sim.response.discount`), stated here for the marketplace's side.
     """
@@ -156,7 +158,8 @@ class FeatureSpec:
         if missing:
             raise FeatureError(f"actions lack columns {missing}; expected {list(ACTION_COLUMNS)}")
         return self.encode_action_arrays(
-            context, actions["coupon_kind"].to_numpy(object), actions["coupon_value"].fillna(0).to_numpy(np.float64),
+            context, actions["coupon_kind"].to_numpy(object),
+            actions["coupon_value"].fillna(0).to_numpy(np.float64),
             actions["coupon_cap"].fillna(0).to_numpy(np.float64), self._encode("tone", actions["tone"]),
             actions["send_hour"].to_numpy(np.float64), actions["send_weekday"].to_numpy(np.float64),
             actions["frequency"].to_numpy(np.float64))

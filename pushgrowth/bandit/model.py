@@ -101,7 +101,8 @@ class RewardModel:
     def predict(self, context: pd.DataFrame, actions: pd.DataFrame) -> pd.DataFrame:
         """Every head's prediction (natural units) for aligned rows of context and actions."""
         x = self.spec.matrix(context, actions)
-        return pd.DataFrame({name: head.link(head.raw(x)) for name, head in self.heads.items()}, index=actions.index)
+        return pd.DataFrame({name: head.link(head.raw(x)) for name, head in self.heads.items()},
+                            index=actions.index)
 
     def save(self, path: Path) -> Path:
         path = Path(path)

@@ -92,7 +92,8 @@ def logged_terms(rows: pd.DataFrame, catalog: Catalog, policies: dict[str, Servi
         free = ((bits[:, None] >> np.arange(PLAN_DAYS)) & 1).astype(bool)
         mask = schedule_mask(free, group["capacity"].astype(int).to_numpy(), options.space, day)
         zero = np.asarray(options.space.coupon_values) == 0
-        allowed = np.where(group["coupons_allowed"].fillna(True).astype(bool).to_numpy()[:, None], True, zero[None, :])
+        allowed = np.where(group["coupons_allowed"].fillna(True).astype(bool).to_numpy()[:, None], True,
+                           zero[None, :])
         context = group.assign(value_proposition=c.value_proposition)
         q_scores = Scores.compute(q_model, head, context, options)
         for name, policy in policies.items():
@@ -131,7 +132,8 @@ def row_scale(rows: pd.DataFrame, scale: dict[str, float]) -> np.ndarray:
     return rows["reward_kind"].map(scale).fillna(1.0).to_numpy(np.float64)
 
 
-def estimates(terms: LoggedTerms, name: str, alpha: float = 0.1, clip: float | None = None) -> dict[str, ope.Estimate]:
+def estimates(terms: LoggedTerms, name: str, alpha: float = 0.1,
+              clip: float | None = None) -> dict[str, ope.Estimate]:
     """IPS, SNIPS, DR and DM of one policy on the logged terms."""
     return ope.evaluate(terms.reward, terms.propensity, terms.target[name], terms.q_logged, terms.value[name],
                         alpha=alpha, clip=clip)

@@ -106,7 +106,8 @@ class Options:
 
 @dataclass
 class Scores:
-    """A head's raw score for every option of every dimension, as `base + delta_d[option]` (exact by additivity)."""
+    """A head's raw score for every option of every dimension, as `base + delta_d[option]`
+    (exact by additivity)."""
 
     head: str
     base: np.ndarray
@@ -191,7 +192,8 @@ def schedule_mask(free_days: np.ndarray, capacity: np.ndarray, space: ActionSpac
 
 @dataclass
 class Distribution:
-    """Per-block probabilities for n users: coupon (n x C), template (n x T), hour (n x H), schedule (n x W x F)."""
+    """Per-block probabilities for n users: coupon (n x C), template (n x T), hour (n x H),
+    schedule (n x W x F)."""
 
     coupon: np.ndarray
     template: np.ndarray
@@ -237,9 +239,11 @@ class Distribution:
         """
         if not scores.is_probability:
             flat = self.schedule.reshape(len(self), -1)
-            wf = (scores.deltas["weekday"][:, :, None] + scores.deltas["frequency"][:, None, :]).reshape(len(self), -1)
+            wf = (scores.deltas["weekday"][:, :, None]
+                  + scores.deltas["frequency"][:, None, :]).reshape(len(self), -1)
             return (scores.base + (self.coupon * scores.deltas["coupon"]).sum(1)
-                    + (self.template * scores.deltas["template"]).sum(1) + (self.hour * scores.deltas["hour"]).sum(1)
+                    + (self.template * scores.deltas["template"]).sum(1)
+                    + (self.hour * scores.deltas["hour"]).sum(1)
                     + (flat * wf).sum(1))
         total = np.zeros(len(self))
         for _ in range(samples):
@@ -337,7 +341,8 @@ def model_policy(scores: Scores, options: Options, mask: np.ndarray, config: Pol
                         _schedule(q["weekday"], q["frequency"], mask), "bandit")
 
 
-def bau_plan(options: Options, mask: np.ndarray, coupon_allowed: np.ndarray | None = None) -> dict[str, np.ndarray]:
+def bau_plan(options: Options, mask: np.ndarray,
+             coupon_allowed: np.ndarray | None = None) -> dict[str, np.ndarray]:
     """The business-as-usual plan of each user, moved as the CRM team would when the platform's limits require.
 
     A schedule that collides with another push or exceeds the user's capacity moves to the next allowed weekday

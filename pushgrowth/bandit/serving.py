@@ -56,7 +56,8 @@ class ServingPolicy:
         return f"{self.model_name} v{self.model_version}" if self.model_version else "cold start (no champion)"
 
     def head(self, objective: str) -> str | None:
-        """The head serving `objective`: its own, else the open head (see `FALLBACK_HEAD`), else none (cold start)."""
+        """The head serving `objective`: its own, else the open head (see `FALLBACK_HEAD`),
+        else none (cold start)."""
         if self.model is None:
             return None
         for head in (OBJECTIVE_HEADS[objective], FALLBACK_HEAD):
@@ -77,11 +78,13 @@ class ServingPolicy:
         return Scores.compute(self.model, head, context, options, dims=self.dimensions(head, objective))
 
     def expected_cost(self, context: pd.DataFrame, options: Options, cost_share: float) -> np.ndarray:
-        """(users x coupon options): P(redeemed) x the discount on the user's typical order x the marketplace's share."""
+        """(users x coupon options): P(redeemed) x the discount on the user's typical order
+        x the marketplace's share."""
         space = options.space
         values = np.asarray(space.coupon_values, dtype=np.float64)
         n = len(context)
-        spec = self.model.spec if self.model is not None else FeatureSpec(reference_order_value=self.reference_order_value)
+        spec = (self.model.spec if self.model is not None
+                else FeatureSpec(reference_order_value=self.reference_order_value))
         order_value = spec.order_value(context)
         kinds = np.where(values > 0, space.coupon_kind, "none")
         discount = np.column_stack([

@@ -143,7 +143,8 @@ class GateResult:
                 shown[column] = shown[column].map(lambda v: f"{v:.4g}" if v == v else "-")
         verdict = "**promoted**" if self.promoted else "**not promoted**"
         return (f"{verdict}: {self.reason}\n\nGate: rule `{self.config.rule}`, alpha {self.config.alpha}, "
-                f"min lift {self.config.min_lift}, min rows {self.config.min_rows}, min ESS {self.config.min_ess}, "
+                f"min lift {self.config.min_lift}, min rows {self.config.min_rows}, "
+                f"min ESS {self.config.min_ess}, "
                 f"clip {self.config.clip}. Values are mean rewards normalized per objective (1.0 = the average "
                 f"logged plan), on held-out users.\n\n" + shown.to_markdown(index=False))
 
@@ -196,7 +197,8 @@ def evaluate(result: TrainingResult, catalog: Catalog, challenger: ServingPolicy
     for head, auc in quality.items():
         metrics[f"heldout_auc_{head}"] = auc.estimate
         metrics[f"heldout_auc_{head}_ci_low"] = auc.ci_low
-        table_rows.append({"policy": f"challenger head `{head}`", "estimator": "held-out AUC", "value": auc.estimate,
+        table_rows.append({"policy": f"challenger head `{head}`", "estimator": "held-out AUC",
+                           "value": auc.estimate,
                            "std_error": auc.std_error, "ci_low": auc.ci_low, "ci_high": auc.ci_high, "n": auc.n,
                            "ess": float(auc.positives)})
     table = pd.DataFrame(table_rows)
@@ -265,13 +267,15 @@ def _verdict(result: TrainingResult, terms: offline.LoggedTerms, estimates: dict
         failed = [k for k, ok in result.data_checks.items() if not ok]
         return False, f"data checks failed: {', '.join(failed)}"
     if n < config.min_rows:
-        return False, f"not enough evidence: {n} held-out bandit decisions with a known reward (< {config.min_rows})"
+        return False, (f"not enough evidence: {n} held-out bandit decisions with a known reward "
+                       f"(< {config.min_rows})")
     judged = {h: a for h, a in quality.items() if a.positives >= config.min_auc_positives}
     weak = [f"{h} {a.estimate:.3f} (lower bound {a.ci_low:.3f})" for h, a in judged.items()
             if not a.ci_low > config.min_auc]
     if weak or not judged:
         return False, ("a served head does not predict better than chance on held-out users: " + ", ".join(weak)
-                       if weak else f"no served head has {config.min_auc_positives} held-out positives to be judged")
+                       if weak
+                       else f"no served head has {config.min_auc_positives} held-out positives to be judged")
     challenger, champion = estimates["challenger"]["dr"], estimates["champion"]["dr"]
     aucs = ", ".join(f"{h} AUC {a.estimate:.3f}" for h, a in judged.items())
     if config.rule == "not_worse":
@@ -290,4 +294,5 @@ def _verdict(result: TrainingResult, terms: offline.LoggedTerms, estimates: dict
         return False, f"difference {diff.value:+.3f}, lower bound {diff.ci_low:+.3f} not above {config.min_lift}"
     if challenger.ci_low > champion.value + config.min_lift:
         return True, f"challenger lower bound {challenger.ci_low:.3f} above champion estimate {champion.value:.3f}"
-    return False, f"challenger lower bound {challenger.ci_low:.3f} not above champion estimate {champion.value:.3f}"
+    return False, (f"challenger lower bound {challenger.ci_low:.3f} not above champion estimate "
+                   f"{champion.value:.3f}")

@@ -37,7 +37,8 @@ def _table(name: str, columns: dict[str, object]) -> pa.Table:
 
 
 def _labels(codes: np.ndarray, labels: tuple[str, ...] | list[str]) -> pa.Array:
-    return pa.DictionaryArray.from_arrays(pa.array(codes.astype(np.int32)), pa.array(list(labels))).cast(pa.string())
+    return pa.DictionaryArray.from_arrays(pa.array(codes.astype(np.int32)),
+                                          pa.array(list(labels))).cast(pa.string())
 
 
 def simulate_country_day(
@@ -124,7 +125,8 @@ def _deliver(
         w = d_idx[has_coupon]
         still_held = (pop.wallet_value[w] > 0) & (pop.wallet_expiry[w] >= t)
         pop.wallet_opened[w] = opened[has_coupon] | (pop.wallet_opened[w] & still_held)
-        pop.wallet_value[w], pop.wallet_kind[w], pop.wallet_cap[w] = value[has_coupon], kind[has_coupon], cap[has_coupon]
+        pop.wallet_value[w], pop.wallet_kind[w], pop.wallet_cap[w] = (
+            value[has_coupon], kind[has_coupon], cap[has_coupon])
         pop.wallet_expiry[w] = t + 6
         pop.wallet_ref[w] = ref[has_coupon]
 
@@ -148,7 +150,8 @@ def _deliver(
     ev_utc, ev_local = timestamps(state, date, d_idx[opened], open_hour[opened])
     out_utc, _ = timestamps(state, date, out_idx, open_hour[out][first])
     sends = {
-        "send_id": send_ids, "trace_id": due["trace_id"].tolist(), "idempotency_key": due["idempotency_key"].tolist(),
+        "send_id": send_ids, "trace_id": due["trace_id"].tolist(),
+        "idempotency_key": due["idempotency_key"].tolist(),
         "user_id": due["user_id"].to_numpy(np.int64), "campaign_id": due["campaign_id"].tolist(),
         "template_id": due["template_id"].tolist(),
         "coupon_code": due["coupon_code"].astype(object).where(due["coupon_code"].notna(), None).tolist(),

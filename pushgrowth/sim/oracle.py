@@ -126,7 +126,8 @@ def evaluate(
     for j in range(MATURITY_DAYS):
         if j < 7:
             on = (sends[:, j] == 1) & has_coupon
-            avail = np.where(on, deliverable * p_stay_by[:, j] + (1 - deliverable * p_stay_by[:, j]) * avail, avail)
+            avail = np.where(on, deliverable * p_stay_by[:, j] + (1 - deliverable * p_stay_by[:, j]) * avail,
+                             avail)
             expiry = np.where(on, j + 6, expiry)
         avail = np.where(j <= expiry, avail, 0.0)
         driven = np.minimum(driven_due[:, j], avail)

@@ -147,7 +147,8 @@ class World:
         with (path / "world.pkl").open("rb") as fh:
             saved = pickle.load(fh)
         if saved.get("version") != STATE_VERSION:
-            raise ValueError(f"{path / 'world.pkl'}: state version {saved.get('version')}, expected {STATE_VERSION}")
+            raise ValueError(f"{path / 'world.pkl'}: state version {saved.get('version')}, "
+                             f"expected {STATE_VERSION}")
         world = cls.__new__(cls)
         world.config, world.today, world.states = config, saved["today"], saved["states"]
         return world

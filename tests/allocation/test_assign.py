@@ -531,7 +531,8 @@ def test_bau_keeps_its_coupon_for_a_stable_prefix_of_users(tight, policy, share)
             assert (dropped["coupon_value"].astype(float) == 0).all() and (dropped["policy"] == "bau").all()
         else:
             assert (dropped["policy"] == "budget_exhausted").all() and dropped["frequency"].isna().all()
-    assert thinned > 0, "a tight budget thins some BAU coupons (campaigns without coupon-free plans take fewer users instead)"
+    assert thinned > 0, ("a tight budget thins some BAU coupons "
+                         "(campaigns without coupon-free plans take fewer users instead)")
 
 
 # --- schedules over several days and edge cases ------------------------------------------------------------------

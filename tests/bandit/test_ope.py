@@ -242,7 +242,8 @@ def test_single_row_has_no_standard_error():
 
 
 def test_tiny_weights_do_not_underflow():
-    """Found by hypothesis: with a subnormal weight, sum(w^2) and mean(w) underflowed to 0 (ESS 0, SNIPS > max r)."""
+    """Found by hypothesis: with a subnormal weight, sum(w^2) and mean(w) underflowed to 0
+    (ESS 0, SNIPS > max r)."""
     rewards, propensity, target = np.array([0.0, 0.75]), np.ones(2), np.array([0.0, 5e-324])
     est = snips(rewards, propensity, target)
     assert est.value == 0.75
@@ -311,7 +312,8 @@ def test_invalid_model_inputs_name_the_argument():
         on_policy([1.0, np.nan])
 
 
-@pytest.mark.parametrize("kwargs", [{"alpha": 0.0}, {"alpha": 1.0}, {"clip": 0.0}, {"clip": -1.0}, {"clip": np.inf}])
+@pytest.mark.parametrize("kwargs", [{"alpha": 0.0}, {"alpha": 1.0}, {"clip": 0.0}, {"clip": -1.0},
+                                    {"clip": np.inf}])
 def test_invalid_alpha_and_clip(kwargs):
     name = next(iter(kwargs))
     with pytest.raises(ValueError, match=name):

@@ -222,7 +222,8 @@ def test_a_challenger_trained_on_shuffled_rewards_is_not_promoted(case):
                                    "worse than the champion")), gate.reason
     assert gate.metrics["ope_rows"] >= training.GateConfig().min_rows
     for rule in training.GATE_RULES:       # whatever the off-policy rule
-        assert not training.evaluate(case.result, catalog(), fake, real, training.GateConfig(rule=rule, min_auc_positives=10)).promoted
+        assert not training.evaluate(case.result, catalog(), fake, real,
+                                     training.GateConfig(rule=rule, min_auc_positives=10)).promoted
     # nor against the cold-start policy, with the default gate (a head is judged from 50 held-out positives;
     # from 10, a shuffled head's AUC can clear 0.5 by chance, and cold start is no champion to be worse than)
     assert not training.evaluate(case.result, catalog(), fake, ServingPolicy()).promoted
@@ -255,7 +256,8 @@ def test_the_real_model_is_promoted_over_the_shuffled_one(seed):
     assert "on held-out users; not worse than the champion off-policy" in gate.reason
     assert gate.metrics["heldout_auc_open_ci_low"] > 0.5
     assert gate.metrics["ope_challenger_dr"] > gate.metrics["ope_champion_dr"]
-    paired = training.evaluate(case.result, catalog(), real, fake, training.GateConfig(rule="paired", min_auc_positives=10))
+    paired = training.evaluate(case.result, catalog(), real, fake,
+                               training.GateConfig(rule="paired", min_auc_positives=10))
     assert paired.promoted and paired.reason.startswith("challenger beats champion by +")
     assert paired.metrics["ope_difference_ci_low"] > 0
 
@@ -329,7 +331,8 @@ def test_failed_data_checks_block_promotion(case, corrupt, failed):
     checks = training.data_checks(frame, len(frame))
     assert [k for k, ok in checks.items() if not ok] == [failed]
     result = training.TrainingResult(COUNTRY, case.result.as_of, case.real, len(frame), 0, {}, checks, frame)
-    gate = training.evaluate(result, catalog(), ServingPolicy(model=case.real), ServingPolicy(model=case.fake), SMALL)
+    gate = training.evaluate(result, catalog(), ServingPolicy(model=case.real), ServingPolicy(model=case.fake),
+                             SMALL)
     assert not gate.promoted and gate.reason == f"data checks failed: {failed}"
 
 

@@ -1,4 +1,5 @@
-"""The blocking checks in Dagster: `dg.materialize` of raw assets, checks and a downstream asset per country-day."""
+"""The blocking checks in Dagster: `dg.materialize` of raw assets, checks and a downstream asset
+per country-day."""
 
 import datetime as dt
 
@@ -179,7 +180,8 @@ def test_the_code_location_gates_every_raw_asset_user_features_and_assignments()
     from pushgrowth.definitions import defs
 
     graph = defs.resolve_asset_graph()
-    gated = {dg.AssetKey(f"raw_{t}") for t in TABLES} | {dg.AssetKey("user_features"), dg.AssetKey("daily_assignments")}
+    gated = ({dg.AssetKey(f"raw_{t}") for t in TABLES}
+             | {dg.AssetKey("user_features"), dg.AssetKey("daily_assignments")})
     checks = {k.asset_key: graph.get_check_spec(k) for k in graph.asset_check_keys if k.name == CHECK_NAME}
     assert set(checks) == gated
     for asset_key, spec in checks.items():

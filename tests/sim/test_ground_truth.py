@@ -95,7 +95,8 @@ def test_lifecycle_stages_emerge_from_behaviour_and_move_over_time():
 
     def recency(snapshot):
         days = (pd.to_datetime(snapshot["snapshot_date"]) - pd.to_datetime(snapshot["last_session_date"])).dt.days
-        return pd.cut(days.fillna(10_000), [-1, 30, 90, 180, 100_000], labels=["active", "at_risk", "dormant", "gone"])
+        return pd.cut(days.fillna(10_000), [-1, 30, 90, 180, 100_000],
+                      labels=["active", "at_risk", "dormant", "gone"])
 
     shares = recency(first).value_counts(normalize=True)
     assert (shares > 0.03).all(), shares.to_dict()

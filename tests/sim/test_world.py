@@ -147,7 +147,8 @@ def test_extracts_of_a_day_do_not_change_when_the_world_moves_on():
 
 
 def test_the_crm_usual_active_hour_stays_below_24():
-    """An activity centred just before midnight rounds to 0.0, never to 24.0 (the raw_users suite allows [0, 24))."""
+    """An activity centred just before midnight rounds to 0.0, never to 24.0
+    (the raw_users suite allows [0, 24))."""
     from types import SimpleNamespace
 
     from pushgrowth.sim.day import _activity_summary

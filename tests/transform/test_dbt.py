@@ -72,7 +72,8 @@ def test_each_partition_builds_and_hands_its_marts_to_the_lake(built):
     import duckdb
 
     with duckdb.connect(str(home.warehouse), read_only=True) as con:
-        audience = con.sql("select count(*), count(distinct campaign_id), min(decision_date) from audiences").fetchall()[0]
+        audience = con.sql(
+            "select count(*), count(distinct campaign_id), min(decision_date) from audiences").fetchall()[0]
     assert audience[0] > 0 and audience[1] >= 5 and audience[2] == DAY1 + dt.timedelta(days=1)
     for day in (DAY1, DAY2):
         features = pq.read_table(partition_dir(home.lake, "marts/user_features", "MLA", day) / "part-0.parquet")
