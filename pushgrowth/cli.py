@@ -103,8 +103,8 @@ def _ci(interval: dict | None, scale: float = 1.0, unit: str = "") -> str:
 def _results_table(summary: dict) -> Table:
     """Bandit against business-as-usual, per country and pooled (95% intervals; ✓ when above zero)."""
     table = Table(title="bandit vs business-as-usual (95% CI, ✓ = above zero)")
-    for col in ("country", "open rate bau", "open rate bandit", "lift (pp)", "ATE bau", "ATE bandit",
-                "regret wk1 → last", "serving model"):
+    for col in ("country", "open rate bau", "open rate bandit", "lift (pp)", "lift once a model serves (pp)",
+                "ATE bau", "ATE bandit", "regret wk1 → last", "model"):
         table.add_column(col, justify="right")
     for country, data in summary.get("countries", {}).items():
         groups = data.get("groups", {})
@@ -116,11 +116,12 @@ def _results_table(summary: dict) -> Table:
         table.add_row(country, _pct(groups.get("bau", {}).get("open_rate")),
                       _pct(groups.get("bandit", {}).get("open_rate")),
                       _ci(data.get("lift_bandit_vs_bau", {}).get("open_rate"), 100.0),
+                      _ci((data.get("since_first_model") or {}).get("open_rate"), 100.0),
                       _ci(ate.get("bau")), _ci(ate.get("bandit")), regret,
-                      str((data.get("models") or {}).get("serving_model", "–")))
+                      str((data.get("models") or {}).get("serving_model") or "–").split(" ")[-1])
     pooled = summary.get("pooled") or {}
     if pooled:
-        table.add_row("pooled (USD)", "", "", "", _ci(pooled["ate_vs_holdout"].get("bau")),
+        table.add_row("pooled (USD)", "", "", "", "", _ci(pooled["ate_vs_holdout"].get("bau")),
                       _ci(pooled["ate_vs_holdout"].get("bandit")),
                       "bandit - bau: " + _ci(pooled.get("difference_bandit_minus_bau")), "")
     return table
