@@ -21,7 +21,9 @@ app = typer.Typer(help="pushgrowth: a self-learning growth engine for recurring 
 app.add_typer(campaigns_app, name="campaigns", help="Validate and inspect the campaign catalog.")
 bench_app = typer.Typer(help="Benchmarks (speed and memory targets).", no_args_is_help=True)
 app.add_typer(bench_app, name="bench")
-console = Console(file=sys.stdout)  # bound now: the simulation sends run output (dbt logs) to a file
+# bound now: the simulation sends run output (dbt logs) to a file. Piped to a log (make demo | tee), rich would
+# assume 80 columns and cut the results table's intervals; a terminal keeps its own width.
+console = Console(file=sys.stdout, width=None if sys.stdout.isatty() else 140)
 REPO = Path(__file__).resolve().parents[1]
 
 
