@@ -47,6 +47,12 @@ class Home:
         return self.root / "dagster"
 
     @property
+    def dbt(self) -> Path:
+        """dbt's artifacts and logs for this home's warehouse (`target/`, `logs/`): the last build's compiled SQL,
+        run results and the partial-parse state."""
+        return self.root / "dbt"
+
+    @property
     def reports(self) -> Path:
         return self.root / "reports"
 

@@ -11,10 +11,14 @@ they read are exported, one partition at a time, to the lake
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import subprocess
 import sys
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pyarrow as pa
@@ -41,12 +45,17 @@ def warehouse_lock(home) -> FileLock:
     return FileLock(str(home.root / "warehouse.lock"), timeout=WAREHOUSE_LOCK_TIMEOUT)
 
 
+def _project_mtime(project_dir: Path = DBT_PROJECT_DIR) -> float:
+    """When the dbt project's files last changed."""
+    sources = [project_dir / "dbt_project.yml", project_dir / "profiles.yml",
+               *(project_dir / "models").rglob("*"), *(project_dir / "macros").rglob("*")]
+    return max(p.stat().st_mtime for p in sources)
+
+
 def parse_project(force: bool = False) -> Path:
     """Write `target/manifest.json` when it is missing (a fresh checkout) or older than any project file."""
     manifest = DBT_PROJECT_DIR / "target" / "manifest.json"
-    sources = [DBT_PROJECT_DIR / "dbt_project.yml", DBT_PROJECT_DIR / "profiles.yml",
-               *(DBT_PROJECT_DIR / "models").rglob("*"), *(DBT_PROJECT_DIR / "macros").rglob("*")]
-    stale = not manifest.exists() or max(p.stat().st_mtime for p in sources) > manifest.stat().st_mtime
+    stale = not manifest.exists() or _project_mtime() > manifest.stat().st_mtime
     if force or stale:
         done = subprocess.run(
             [DBT_EXECUTABLE, "parse", "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR),
@@ -80,3 +89,98 @@ def export_marts(warehouse: Path, lake: Path, country: str, date: dt.date,
                 write_partition(lake, f"marts/{model}", country, day, table)
             rows[model] = table.num_rows
     return rows
+
+
+@dataclass
+class DbtBuild:
+    """What one in-process `dbt build` did: its structured events (dicts shaped like dbt's JSON log lines, which
+    dagster-dbt turns into Dagster events) and, when it failed, what failed."""
+
+    success: bool
+    events: list[dict[str, Any]] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+
+class InProcessDbt:
+    """dbt-core run inside this Python process, with its project parsed once per home folder.
+
+    A `dbt build` subprocess per partition spends about 3 s importing dbt and 3 s re-parsing the project (the
+    partition's vars change every run, and changed vars force a full parse) around about 4 s of SQL. Here the
+    parsed manifest is kept and reused: partition vars are only read when SQL is compiled (the models' filters
+    in macros/partitions.sql, the tests' partition filter in macros/tests.sql), so one manifest serves every
+    partition. The sources' locations name the home folder at parse time, hence one manifest per home folder;
+    an edit of the project parses it again. Not thread-safe: one build at a time per process (the warehouse's
+    writer lock is held around it anyway).
+    """
+
+    _manifests: dict[tuple[str, str, float], Any] = {}
+
+    def __init__(self, home, project_dir: Path = DBT_PROJECT_DIR):
+        self.home, self.project_dir = home, Path(project_dir)
+
+    def _args(self) -> list[str]:
+        return ["--project-dir", str(self.project_dir), "--profiles-dir", str(self.project_dir),
+                "--target-path", str(self.home.dbt / "target"), "--log-path", str(self.home.dbt / "logs")]
+
+    def manifest(self):
+        """The project parsed for this home folder (parsed on first use, and again after an edit)."""
+        from dbt.cli.main import dbtRunner
+
+        key = (str(self.home.root), str(self.project_dir), _project_mtime(self.project_dir))
+        if key not in self._manifests:
+            with _home_env(self.home):
+                result = dbtRunner().invoke(["parse", *self._args(), "--quiet"])
+            if not result.success:
+                raise RuntimeError(f"dbt parse of {self.project_dir} for {self.home.root} failed: {result.exception}")
+            self._manifests.clear()  # one home folder per process is the rule; keep memory flat
+            self._manifests[key] = result.result
+        return self._manifests[key]
+
+    def build(self, vars: dict[str, str], extra: Sequence[str] = ()) -> DbtBuild:
+        """`dbt build --vars VARS EXTRA...` (unit tests excluded: they test SQL logic and run in the test suite)."""
+        from dbt.cli.main import dbtRunner
+        from dbt_common.events.functions import msg_to_dict
+
+        manifest = self.manifest()
+        events: list[dict[str, Any]] = []
+        runner = dbtRunner(manifest=manifest, callbacks=[lambda msg: events.append(msg_to_dict(msg))])
+        args = ["build", "--vars", json.dumps(vars), "--exclude-resource-type", "unit_test", *self._args(), *extra]
+        try:
+            with _home_env(self.home):
+                result = runner.invoke(args)
+        finally:
+            _release_duckdb()
+        if result.exception is not None:
+            return DbtBuild(False, events, [f"dbt build {json.dumps(vars)}: {result.exception}"])
+        errors = [f"{r.node.resource_type} {r.node.name}: {r.status} ({r.message})"
+                  for r in getattr(result.result, "results", []) if str(r.status) in ("error", "fail")]
+        return DbtBuild(bool(result.success), events, errors)
+
+
+class _home_env:
+    """PUSHGROWTH_HOME (read by dbt's profile and sources) set to the home folder while dbt runs."""
+
+    def __init__(self, home):
+        self.home, self.before = home, None
+
+    def __enter__(self):
+        self.before = os.environ.get("PUSHGROWTH_HOME")
+        os.environ["PUSHGROWTH_HOME"] = str(self.home.root)
+        os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")  # no network: tracking would wait on it
+
+    def __exit__(self, *exc):
+        if self.before is None:
+            os.environ.pop("PUSHGROWTH_HOME", None)
+        else:
+            os.environ["PUSHGROWTH_HOME"] = self.before
+
+
+def _release_duckdb() -> None:
+    """Close the warehouse file that dbt-duckdb keeps open in this process after a build (its `keep_open`), so
+    other processes, and read-only connections of this one, can open it."""
+    from dbt.adapters.duckdb.connections import DuckDBConnectionManager
+
+    environment = getattr(DuckDBConnectionManager, "_ENV", None)
+    if environment is not None:
+        environment.close()
+    DuckDBConnectionManager.close_all_connections()

@@ -5,32 +5,45 @@ External systems are small typed resources with a local implementation: delivery
 `PUSHGROWTH_SLACK_WEBHOOK_URL` is set. Tests and the demo therefore run the same code paths as production.
 """
 
-import importlib.metadata
-from functools import cached_property
+from collections.abc import Iterator
+from pathlib import Path
 
 import dagster as dg
-from dagster_dbt import DbtCliResource
-from packaging import version
+from dagster_dbt import DagsterDbtTranslator
 
 from pushgrowth.alerts import Alert, Notifier, notifier_from_env
 from pushgrowth.bandit.policy import PolicyConfig
 from pushgrowth.bandit.training import GateConfig
 from pushgrowth.delivery import Delivery, FileDelivery, HttpDelivery
 from pushgrowth.home import Home
-from pushgrowth.transform import DBT_EXECUTABLE, DBT_PROJECT_DIR
+from pushgrowth.transform import DBT_PROJECT_DIR, InProcessDbt
 
 
-class LocalDbtCliResource(DbtCliResource):
-    """dbt installed beside this Python (see `transform.DBT_EXECUTABLE`).
+class DbtResource(dg.ConfigurableResource):
+    """dbt-core run in the step's own process (`pushgrowth.transform.InProcessDbt`), its events turned into
+    Dagster events by dagster-dbt (models become materializations, tests asset checks), like
+    `DbtCliResource.cli(...).stream()` without a process and a project parse per partition: a partition's build
+    takes about 4 s instead of 13 s."""
 
-    dagster-dbt asks the executable for its version with `dbt --version` once per resource, i.e. once per run:
-    three seconds of every daily build. The executable is this environment's dbt-core, so its package metadata
-    answers the same question without a process.
-    """
+    project_dir: str = str(DBT_PROJECT_DIR)
 
-    @cached_property
-    def _cli_version(self) -> version.Version:
-        return version.parse(importlib.metadata.version("dbt-core"))
+    def build(self, context: dg.AssetExecutionContext, home: Home, vars: dict[str, str]) -> Iterator:
+        """Build the selected dbt assets for `vars`; yields their Dagster events, then raises if the build failed
+        (after the failed tests' check results are recorded)."""
+        from dagster_dbt.asset_utils import get_updated_cli_invocation_params_for_context
+        from dagster_dbt.core.dbt_cli_event import DbtCoreCliEventMessage
+
+        params = get_updated_cli_invocation_params_for_context(context, {}, DagsterDbtTranslator())
+        extra = list(params.selection_args)
+        if params.indirect_selection:
+            extra += ["--indirect-selection", params.indirect_selection]
+        build = InProcessDbt(home, Path(self.project_dir)).build(vars, extra)
+        for raw in build.events:
+            yield from DbtCoreCliEventMessage(raw_event=raw, event_history_metadata={}).to_default_asset_events(
+                manifest=params.manifest, dagster_dbt_translator=params.dagster_dbt_translator, context=context)
+        if not build.success:
+            raise dg.Failure(description=f"dbt build {vars} failed: " + "; ".join(build.errors or ["see dbt log"]),
+                             metadata={"errors": build.errors, "dbt_log": str(home.dbt / "logs" / "dbt.log")})
 
 
 class HomeResource(dg.ConfigurableResource):
@@ -101,8 +114,7 @@ class BanditSettings(dg.ConfigurableResource):
 def resources() -> dg.Definitions:
     return dg.Definitions(resources={
         "home": HomeResource(),
-        "dbt": LocalDbtCliResource(project_dir=str(DBT_PROJECT_DIR), profiles_dir=str(DBT_PROJECT_DIR),
-                              dbt_executable=DBT_EXECUTABLE),
+        "dbt": DbtResource(),
         "delivery": DeliveryResource(url=dg.EnvVar("PUSHGROWTH_DELIVERY_URL").get_value("") or "",
                                      token=dg.EnvVar("PUSHGROWTH_DELIVERY_TOKEN").get_value("") or ""),
         "notifier": NotifierResource(),

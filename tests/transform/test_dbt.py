@@ -128,3 +128,10 @@ def test_dbt_unit_tests_pass(built):
                          env={**os.environ, "PUSHGROWTH_HOME": str(home.root)}, capture_output=True, text=True)
     assert out.returncode == 0, out.stdout[-2000:]
     assert "PASS=3" in out.stdout
+
+
+def test_data_tests_check_only_the_partition_built(built):
+    """The partition filter of data tests is applied when they compile (macros/tests.sql), not at parse time."""
+    home, _, _ = built
+    compiled = next((home.dbt / "target" / "run").rglob("unique_decision_log_trace_id.sql")).read_text()
+    assert f"country = 'MLA' and date = date '{DAY2.isoformat()}'" in compiled

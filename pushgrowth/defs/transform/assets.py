@@ -1,16 +1,15 @@
 """dbt models as Dagster assets: staging -> intermediate -> marts, built one (date, country) partition per run."""
 
-import json
 import os
 from collections.abc import Mapping
 from typing import Any
 
 import dagster as dg
-from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets
+from dagster_dbt import DagsterDbtTranslator, DbtProject, dbt_assets
 
 from pushgrowth import decisions
 from pushgrowth.defs.partitions import country_and_date, country_day_partitions
-from pushgrowth.defs.resources import HomeResource
+from pushgrowth.defs.resources import DbtResource, HomeResource
 from pushgrowth.transform import DBT_PROJECT_DIR, dbt_vars, export_marts, parse_project, warehouse_lock
 
 dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
@@ -40,14 +39,10 @@ class Translator(DagsterDbtTranslator):
     dagster_dbt_translator=Translator(),
     pool="warehouse",
 )
-def dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, home: HomeResource):
+def dbt_models(context: dg.AssetExecutionContext, dbt: DbtResource, home: HomeResource):
     country, date = country_and_date(context)
-    os.environ["PUSHGROWTH_HOME"] = str(home.home.root)  # dbt's profile and sources read it
-    os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")  # no network: tracking would wait on it
     decisions.ensure_dataset(home.home.lake)
-    # unit tests check SQL logic, not a partition's data: they run in the test suite, not in every daily build
-    args = ["build", "--vars", json.dumps(dbt_vars(country, date)), "--exclude-resource-type", "unit_test"]
     with warehouse_lock(home.home):  # the warehouse's one writer, whichever process runs this partition
-        yield from dbt.cli(args, context=context).stream()
+        yield from dbt.build(context, home.home, dbt_vars(country, date))
         rows = export_marts(home.home.warehouse, home.home.lake, country, date)
     context.log.info(f"exported marts to the lake for {country} {date}: {rows}")
