@@ -14,7 +14,8 @@ import contextlib
 import datetime as dt
 import json
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from concurrent import futures
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,6 +26,7 @@ import pyarrow as pa
 
 from pushgrowth import settings as home_settings
 from pushgrowth.alerts import innermost_error
+from pushgrowth.bandit.model import THREADS_ENV
 from pushgrowth.catalog_store import published_catalog
 from pushgrowth.delivery import FileDelivery
 from pushgrowth.evaluation.oracle import oracle_values
@@ -109,13 +111,16 @@ class ChainResult:
     runs: list[str] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
     assigned: bool = False
+    ok: bool = False
 
 
 _WORKER: dict = {}
 """The definitions and the Dagster instance of the run, loaded once (importing them takes seconds)."""
 
 
-def _init_worker(root: str, log: str | None = None) -> None:
+def _init_worker(root: str, log: str | None = None, threads: int | None = None) -> None:
+    if threads is not None:  # this worker's share of the cores (see bandit.model.THREADS_ENV)
+        os.environ.setdefault(THREADS_ENV, str(threads))
     home = Home.from_env(root)
     prepare_dagster_home(home)
     from pushgrowth.definitions import defs  # imported here: DAGSTER_HOME must be set first
@@ -140,21 +145,45 @@ def _execute(job_name: str, partition_key, chain: ChainResult, label: str, tags:
     return outcome.success
 
 
-def _country_day(key: str, tags: dict) -> ChainResult:
-    """One country-day, as the daemon would run it: the sensor's raw load, then what automation follows (the
-    daily refresh, the model job, the assignment job). A failed model job keeps the champion serving."""
+STAGES = ("raw", "refresh", "model", "assign")
+"""A country-day's runs in order: the sensor's raw load, then what automation follows it (the daily refresh, the
+model job, the assignment job). Each stage needs the one before it to succeed, except the model stage: a failed
+model job keeps the champion serving."""
+
+
+def _stage(key: str, tags: dict, stage: str) -> ChainResult:
+    """Run one stage of a country-day; `chain.ok` says whether the next stage may run."""
     from pushgrowth.defs.partitions import country_day_partitions
 
     chain = ChainResult(key)
     partition = country_day_partitions.get_partition_key_from_str(key)
     country = partition.keys_by_dimension["country"]
-    if not _execute("raw_extracts_job", partition, chain, key, tags):
-        return chain
-    if not _execute(REFRESH_JOB, partition, chain, f"{REFRESH_JOB} {key}"):
-        return chain
-    _execute(MODEL_JOB, country, chain, f"{MODEL_JOB} {country}")
-    # the outbox went out even if the day's report failed: the World must receive it
-    chain.assigned = _execute(ASSIGNMENT_JOB, partition, chain, f"{ASSIGNMENT_JOB} {key}", needed="push_outbox")
+    if stage == "raw":
+        chain.ok = _execute("raw_extracts_job", partition, chain, key, tags)
+    elif stage == "refresh":
+        chain.ok = _execute(REFRESH_JOB, partition, chain, f"{REFRESH_JOB} {key}")
+    elif stage == "model":
+        _execute(MODEL_JOB, country, chain, f"{MODEL_JOB} {country}")
+        chain.ok = True
+    elif stage == "assign":
+        # the outbox went out even if the day's report failed: the World must receive it
+        chain.assigned = chain.ok = _execute(ASSIGNMENT_JOB, partition, chain, f"{ASSIGNMENT_JOB} {key}",
+                                             needed="push_outbox")
+    else:
+        raise ValueError(f"unknown stage {stage!r}; stages are {STAGES}")
+    return chain
+
+
+def _country_day(key: str, tags: dict) -> ChainResult:
+    """One country-day's stages in order, in this process, as the daemon would run them."""
+    chain = ChainResult(key)
+    for stage in STAGES:
+        part = _stage(key, tags, stage)
+        chain.runs += part.runs
+        chain.failures += part.failures
+        chain.assigned = part.assigned
+        if not part.ok:
+            break
     return chain
 
 
@@ -163,7 +192,9 @@ class Loop:
 
     With `workers` > 1 the country-days of a date run in that many processes at once, as a daemon with several
     run workers would: they take turns on the warehouse (its writer lock) and on MLflow's store (its lock), and
-    everything else (raw loads, checks, models, assignments, reports) overlaps.
+    everything else (raw loads, checks, models, assignments, reports) overlaps. Work is handed out a run at a
+    time (a stage of a country-day, see `STAGES`), not a country-day at a time, so three countries on two
+    workers take about 3/2 of a country-day's runs, not two country-days' worth.
     """
 
     def __init__(self, home: Home, world: World, workers: int = 1):
@@ -179,8 +210,10 @@ class Loop:
             import multiprocessing
             from concurrent.futures import ProcessPoolExecutor
 
+            cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
             self.pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
-                                            initializer=_init_worker, initargs=(str(home.root), str(self.log)))
+                                            initializer=_init_worker,
+                                            initargs=(str(home.root), str(self.log), max(1, cores // workers)))
 
     def close(self) -> None:
         if self.pool is not None:
@@ -202,15 +235,28 @@ class Loop:
             result.failures += chain.failures
         work = [(str(r.partition_key), {**r.tags, "dagster/run_key": r.run_key, "dagster/sensor_name": SENSOR_NAME})
                 for r in self.tick(SENSOR_NAME)]
-        chains = (self.pool.map(_country_day, *zip(*work)) if self.pool is not None and work
-                  else (_country_day(key, tags) for key, tags in work))
-        for chain in chains:
+        for chain in self._chains(work):
             result.runs += chain.runs
             result.failures += chain.failures
             if chain.assigned:
                 self.deliver(chain.key, result)
         self.world.save(self.home.world)
         return result
+
+    def _chains(self, work: list[tuple[str, dict]]) -> Iterator[ChainResult]:
+        """Run the country-days' stages; yields each stage's result as it ends (the assign stage's last)."""
+        if self.pool is None:
+            yield from (_country_day(key, tags) for key, tags in work)
+            return
+        pending = {self.pool.submit(_stage, key, tags, STAGES[0]): (key, tags, 0) for key, tags in work}
+        while pending:
+            done, _ = futures.wait(pending, return_when=futures.FIRST_COMPLETED)
+            for future in done:
+                key, tags, i = pending.pop(future)
+                chain = future.result()
+                if chain.ok and i + 1 < len(STAGES):
+                    pending[self.pool.submit(_stage, key, tags, STAGES[i + 1])] = (key, tags, i + 1)
+                yield chain
 
     def deliver(self, key: str, result: DayResult) -> None:
         """Hand the delivered outbox to the World, and record the oracle's view of the decisions."""

@@ -9,6 +9,7 @@ which makes its score additive across dimensions; see `pushgrowth.bandit.model`.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -84,13 +85,28 @@ def expected_discount(kind: np.ndarray, value: np.ndarray, cap: np.ndarray,
     return np.where(kind == "amount", amount, np.where(kind == "percent", percent, 0.0))
 
 
-def _column(context: pd.DataFrame, name: str) -> np.ndarray:
-    if name not in context.columns:
-        return np.full(len(context), np.nan)
-    return pd.to_numeric(context[name], errors="coerce").to_numpy(np.float64, na_value=np.nan)
+HABIT_COLUMNS = (*(f"share_sessions_{part}" for part, _, _ in PARTS_OF_DAY), "share_sessions_night",
+                 "usual_active_hour", "session_hour_mean", "weekend_activity_share", "share_sessions_weekend")
+"""The context columns the send-time features read."""
+Context = pd.DataFrame | Mapping[str, np.ndarray]
+"""User context: the user_features frame, or `habits(frame)` when the same users are encoded many times."""
 
 
-def hour_affinity(context: pd.DataFrame, hour: np.ndarray) -> np.ndarray:
+def _column(context: Context, name: str) -> np.ndarray:
+    if isinstance(context, pd.DataFrame):
+        if name not in context.columns:
+            return np.full(len(context), np.nan)
+        return pd.to_numeric(context[name], errors="coerce").to_numpy(np.float64, na_value=np.nan)
+    return context[name]
+
+
+def habits(context: pd.DataFrame) -> dict[str, np.ndarray]:
+    """The send-time columns of a context frame as float arrays, read once: scoring encodes the same users for
+    every option of every dimension, and converting the frame's columns each time was most of its cost."""
+    return {name: _column(context, name) for name in HABIT_COLUMNS}
+
+
+def hour_affinity(context: Context, hour: np.ndarray) -> np.ndarray:
     """Share of the user's sessions (28 days) in the part of the day that contains each send hour."""
     out = _column(context, "share_sessions_night")
     for part, start, end in PARTS_OF_DAY:
@@ -98,7 +114,7 @@ def hour_affinity(context: pd.DataFrame, hour: np.ndarray) -> np.ndarray:
     return out
 
 
-def hour_gap(context: pd.DataFrame, hour: np.ndarray) -> np.ndarray:
+def hour_gap(context: Context, hour: np.ndarray) -> np.ndarray:
     """Hours (0-12) between the send hour and the user's usual active hour (the CRM's 90-day summary, else the
     circular mean hour of the last 28 days' sessions); NaN without either."""
     usual = _column(context, "usual_active_hour")
@@ -107,7 +123,7 @@ def hour_gap(context: pd.DataFrame, hour: np.ndarray) -> np.ndarray:
     return np.minimum(diff, 24 - diff)
 
 
-def weekday_affinity(context: pd.DataFrame, weekday: np.ndarray) -> np.ndarray:
+def weekday_affinity(context: Context, weekday: np.ndarray) -> np.ndarray:
     """The user's activity on that kind of day relative to an even spread (1 = average, 2 = twice as active)."""
     weekend = _column(context, "weekend_activity_share")
     weekend = np.where(np.isfinite(weekend), weekend, _column(context, "share_sessions_weekend"))
@@ -164,7 +180,7 @@ class FeatureSpec:
             actions["send_hour"].to_numpy(np.float64), actions["send_weekday"].to_numpy(np.float64),
             actions["frequency"].to_numpy(np.float64))
 
-    def encode_action_arrays(self, context: pd.DataFrame, coupon_kind: np.ndarray, coupon_value: np.ndarray,
+    def encode_action_arrays(self, context: Context, coupon_kind: np.ndarray, coupon_value: np.ndarray,
                              coupon_cap: np.ndarray, tone_code: np.ndarray, hour: np.ndarray, weekday: np.ndarray,
                              frequency: np.ndarray, order_value: np.ndarray | None = None) -> np.ndarray:
         """The action block from plain arrays (the fast path of scoring: no frame per plan)."""
@@ -195,7 +211,7 @@ class FeatureSpec:
             if values.dtype == bool or str(values.dtype) == "boolean":
                 return values.astype("Float64").to_numpy(np.float64, na_value=np.nan)
             return pd.to_numeric(values, errors="coerce").to_numpy(np.float64, na_value=np.nan)
-        codes = pd.Categorical(values.astype(object), categories=list(vocabulary)).codes.astype(np.float64)
+        codes = pd.Index(list(vocabulary), dtype=object).get_indexer(values.astype(object)).astype(np.float64)
         return np.where(codes < 0, np.nan, codes)
 
     def to_dict(self) -> dict:

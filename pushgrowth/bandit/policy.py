@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from pushgrowth.bandit.features import DIMENSIONS
+from pushgrowth.bandit.features import DIMENSIONS, habits
 from pushgrowth.bandit.model import RewardModel
 from pushgrowth.domain import PLAN_DAYS, WEEKDAYS, ActionSpace, plan_send_offsets
 
@@ -149,6 +149,7 @@ class Scores:
         s = options.space
         tones = [spec.vocabularies["tone"].index(t) if t in spec.vocabularies["tone"] else np.nan
                  for _, t in s.templates]
+        user_habits = habits(context)
         blocks = []
         for dim, value in plans:
             pick = list(options.bau)
@@ -156,7 +157,7 @@ class Scores:
                 pick[DIMENSIONS.index(dim)] = value
             coupon = s.coupon_values[pick[0]]
             acts = spec.encode_action_arrays(
-                context, np.full(n, s.coupon_kind if coupon > 0 else "none", dtype=object), np.full(n, coupon),
+                user_habits, np.full(n, s.coupon_kind if coupon > 0 else "none", dtype=object), np.full(n, coupon),
                 np.full(n, s.coupon_cap), np.float64(tones[pick[1]]), np.float64(s.hours[pick[2]]),
                 np.float64(s.weekdays[pick[3]]), np.float64(s.frequencies[pick[4]]), order_value)
             blocks.append(np.hstack([ctx, acts]))

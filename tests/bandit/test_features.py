@@ -311,3 +311,21 @@ def test_missing_action_columns_are_named():
 def test_misaligned_rows_are_refused():
     with pytest.raises(FeatureError, match="3 context rows for 2 action rows"):
         FeatureSpec().matrix(context_frame(3), action_frame(2))
+
+
+def test_habits_encode_like_the_frame_they_come_from():
+    """Scoring reads the send-time columns once (`habits`); the features must equal those read from the frame."""
+    import numpy as np
+    import pandas as pd
+
+    from pushgrowth.bandit.features import HABIT_COLUMNS, FeatureSpec, habits
+
+    rng = np.random.default_rng(1)
+    context = pd.DataFrame({c: rng.uniform(0, 1, 8) for c in HABIT_COLUMNS})
+    context["usual_active_hour"] = [3.0, np.nan, 22.5, 12.0, np.nan, 0.0, 7.0, 18.0]
+    context["weekend_activity_share"] = pd.array([0.2, None, 0.5, 0.1, 0.3, None, 0.9, 0.4], dtype="Float64")
+    spec = FeatureSpec()
+    args = (np.full(8, "percent", dtype=object), np.full(8, 10.0), np.full(8, 50.0), np.float64(1), np.float64(20),
+            np.float64(6), np.float64(2), np.full(8, 100.0))
+    np.testing.assert_array_equal(spec.encode_action_arrays(context, *args),
+                                  spec.encode_action_arrays(habits(context), *args))

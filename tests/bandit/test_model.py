@@ -249,3 +249,15 @@ def test_user_fold_is_deterministic_and_about_share():
     assert (user_fold(users, 0.3, 7) >= fold).all()
     other = user_fold(users, 0.2, 8)
     assert abs(other.mean() - 0.2) < 0.01 and (other != fold).any()
+
+
+def test_lightgbm_threads_come_from_the_environment(monkeypatch):
+    from pushgrowth.bandit.model import THREADS_ENV, lightgbm_threads
+
+    monkeypatch.delenv(THREADS_ENV, raising=False)
+    assert lightgbm_threads() == 2
+    monkeypatch.setenv(THREADS_ENV, "1")
+    assert lightgbm_threads() == 1
+    monkeypatch.setenv(THREADS_ENV, "zero")
+    with pytest.raises(ValueError, match=THREADS_ENV):
+        lightgbm_threads()
