@@ -135,3 +135,19 @@ def test_data_tests_check_only_the_partition_built(built):
     home, _, _ = built
     compiled = next((home.dbt / "target" / "run").rglob("unique_decision_log_trace_id.sql")).read_text()
     assert f"country = 'MLA' and date = date '{DAY2.isoformat()}'" in compiled
+
+
+def test_a_subset_of_the_dbt_assets_builds_only_what_was_selected(built):
+    """Materializing one model in the UI runs dbt with that selection (and its tests), not the whole project."""
+    home, instance, _ = built
+    key = dg.MultiPartitionKey({"country": "MLA", "date": DAY2.isoformat()})
+    job = defs.resolve_implicit_global_asset_job_def().get_subset(
+        asset_selection={dg.AssetKey("lifecycle_segments")})
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("PUSHGROWTH_HOME", str(home.root))
+        result = job.execute_in_process(partition_key=key, instance=instance)
+    assert result.success
+    materialized = {e.asset_key for e in result.get_asset_materialization_events()}
+    assert materialized == {dg.AssetKey("lifecycle_segments")}
+    checks = {e.asset_key for e in result.get_asset_check_evaluations()}
+    assert checks == {dg.AssetKey("lifecycle_segments")}
