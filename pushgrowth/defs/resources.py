@@ -22,8 +22,8 @@ from pushgrowth.transform import DBT_PROJECT_DIR, InProcessDbt
 class DbtResource(dg.ConfigurableResource):
     """dbt-core run in the step's own process (`pushgrowth.transform.InProcessDbt`), its events turned into
     Dagster events by dagster-dbt (models become materializations, tests asset checks), like
-    `DbtCliResource.cli(...).stream()` without a process and a project parse per partition: a partition's build
-    takes about 4 s instead of 13 s."""
+    `DbtCliResource.cli(...).stream()` without a process and a project parse per partition (one 13,000-user
+    partition: 3.3 s in process, 12.4 s as a `dbt build` subprocess)."""
 
     project_dir: str = str(DBT_PROJECT_DIR)
 
@@ -37,7 +37,9 @@ class DbtResource(dg.ConfigurableResource):
         extra = list(params.selection_args)
         if params.indirect_selection:
             extra += ["--indirect-selection", params.indirect_selection]
-        build = InProcessDbt(home, Path(self.project_dir)).build(vars, extra)
+        # dagster-dbt may hand back a temporary copy of the project holding a generated selector (large selections)
+        project = Path(params.dbt_project.project_dir) if params.dbt_project else Path(self.project_dir)
+        build = InProcessDbt(home, project).build(vars, extra)
         for raw in build.events:
             yield from DbtCoreCliEventMessage(raw_event=raw, event_history_metadata={}).to_default_asset_events(
                 manifest=params.manifest, dagster_dbt_translator=params.dagster_dbt_translator, context=context)
