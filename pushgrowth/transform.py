@@ -10,12 +10,13 @@ they read are exported, one partition at a time, to the lake
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import os
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -157,22 +158,19 @@ class InProcessDbt:
         return DbtBuild(bool(result.success), events, errors)
 
 
-class _home_env:
+@contextlib.contextmanager
+def _home_env(home) -> Iterator[None]:
     """PUSHGROWTH_HOME (read by dbt's profile and sources) set to the home folder while dbt runs."""
-
-    def __init__(self, home):
-        self.home, self.before = home, None
-
-    def __enter__(self):
-        self.before = os.environ.get("PUSHGROWTH_HOME")
-        os.environ["PUSHGROWTH_HOME"] = str(self.home.root)
-        os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")  # no network: tracking would wait on it
-
-    def __exit__(self, *exc):
-        if self.before is None:
+    before = os.environ.get("PUSHGROWTH_HOME")
+    os.environ["PUSHGROWTH_HOME"] = str(home.root)
+    os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")  # no network: tracking would wait on it
+    try:
+        yield
+    finally:
+        if before is None:
             os.environ.pop("PUSHGROWTH_HOME", None)
         else:
-            os.environ["PUSHGROWTH_HOME"] = self.before
+            os.environ["PUSHGROWTH_HOME"] = before
 
 
 def _release_duckdb() -> None:

@@ -18,11 +18,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from pushgrowth.hashing import unit_hash
-
 from pushgrowth.bandit.features import DIMENSIONS
 from pushgrowth.bandit.policy import Options
 from pushgrowth.campaigns import Catalog
+from pushgrowth.hashing import unit_hash
 from pushgrowth.sim import World
 
 METRIC = {"open": "open_rate", "conversion": "p_conversion", "net_revenue": "incremental_net_revenue"}
