@@ -97,8 +97,11 @@ class BanditSettings(dg.ConfigurableResource):
     gate_min_lift: float = GateConfig.min_lift
     gate_min_rows: int = GateConfig.min_rows
     gate_min_ess: float = GateConfig.min_ess
+    gate_clip: float | None = GateConfig.clip
     gate_min_auc: float = GateConfig.min_auc
     gate_min_auc_positives: int = GateConfig.min_auc_positives
+    gate_cross_fit_folds: int = GateConfig.cross_fit_folds
+    gate_cross_fit_permutations: int = GateConfig.cross_fit_permutations
     bau_prior: float = PolicyConfig.bau_prior
     salt: str = "pushgrowth"
 
@@ -108,8 +111,11 @@ class BanditSettings(dg.ConfigurableResource):
 
     def gate(self) -> GateConfig:
         return GateConfig(rule=self.gate_rule, alpha=self.gate_alpha, min_lift=self.gate_min_lift,
-                          min_rows=self.gate_min_rows, min_ess=self.gate_min_ess, min_auc=self.gate_min_auc,
-                          min_auc_positives=self.gate_min_auc_positives)
+                          min_rows=self.gate_min_rows, min_ess=self.gate_min_ess, clip=self.gate_clip,
+                          min_auc=self.gate_min_auc,
+                          min_auc_positives=self.gate_min_auc_positives,
+                          cross_fit_folds=self.gate_cross_fit_folds,
+                          cross_fit_permutations=self.gate_cross_fit_permutations)
 
 
 @dg.definitions

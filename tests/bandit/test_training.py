@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import re
 from dataclasses import dataclass
@@ -14,7 +15,7 @@ import pytest
 from pushgrowth.bandit import offline, training
 from pushgrowth.bandit.data import DECISION_LOG, USER_FEATURES, training_frame
 from pushgrowth.bandit.features import CONTEXT_CATEGORICAL, CONTEXT_NUMERIC, FeatureSpec
-from pushgrowth.bandit.model import TrainConfig, fit, user_fold
+from pushgrowth.bandit.model import RewardModel, TrainConfig, fit, user_fold
 from pushgrowth.bandit.policy import Options, schedule_mask
 from pushgrowth.bandit.serving import ServingPolicy
 from pushgrowth.lake import write_partition
@@ -28,6 +29,7 @@ from tests.bandit.conftest import (
     gate_case,
     joint_probabilities,
     oracle_table,
+    shuffled,
     small_world,
 )
 
@@ -227,6 +229,76 @@ def test_a_challenger_trained_on_shuffled_rewards_is_not_promoted(case):
     # nor against the cold-start policy, with the default gate (a head is judged from 50 held-out positives;
     # from 10, a shuffled head's AUC can clear 0.5 by chance, and cold start is no champion to be worse than)
     assert not training.evaluate(case.result, catalog(), fake, ServingPolicy()).promoted
+
+
+def _thin(case: GateCase, model) -> training.GateConfig:
+    """A gate whose held-out fold is one positive short of judging the open head (as in a small country's
+    first days), while all users together have several times that."""
+    held = training.head_quality(case.frame[case.result.held_out], catalog(), ServingPolicy(model=model), 0.1)
+    return training.GateConfig(min_auc_positives=held["open"].positives + 1)
+
+
+@pytest.fixture(scope="module")
+def bernoulli() -> GateCase:
+    """One scenario for the cross-fit tests (each cross-fit trains 100 small models): outcomes drawn, as in the
+    World."""
+    return gate_case(3, False)
+
+
+def test_a_thin_held_out_fold_is_judged_by_the_cross_fitted_auc(bernoulli):
+    """Too few held-out positives: the head is judged by its training cross-fitted over five folds of users,
+    which has about five times the positives, and the real model is promoted over cold start on it."""
+    result = dataclasses.replace(bernoulli.result, config=FAST)
+    config = _thin(bernoulli, bernoulli.real)
+    gate = training.evaluate(result, catalog(), ServingPolicy(model=bernoulli.real), ServingPolicy(), config)
+    crossed = gate.metrics["crossfit_auc_open_positives"]
+    assert crossed >= 4 * gate.metrics["heldout_auc_open_positives"] >= 4 * (config.min_auc_positives - 1)
+    assert gate.metrics["crossfit_auc_open"] > 0.55 and gate.metrics["crossfit_auc_open_ci_low"] > 0.5
+    assert gate.metrics["crossfit_auc_open_p_value"] == pytest.approx(1 / 20)   # beats all 19 permutations
+    assert gate.promoted, gate.reason
+    assert "open AUC" in gate.reason and "(cross-fitted)" in gate.reason
+    assert "cross-fitted AUC (permutation p 0.05)" in set(gate.table["estimator"])
+    # without cross-fitting, the same gate has nothing to judge the head on
+    off = training.evaluate(result, catalog(), ServingPolicy(model=bernoulli.real), ServingPolicy(),
+                            dataclasses.replace(config, cross_fit_folds=0))
+    assert not off.promoted and off.reason.startswith("no served head has")
+    assert "crossfit_auc_open" not in off.metrics
+
+
+def test_cross_fitting_never_vouches_for_a_model_it_did_not_train(case, tmp_path):
+    """The cross-fit judges the training that produced the challenger, so it runs only when retraining on the
+    frame reproduces the challenger: the real model does (also once saved and loaded, as the gate reads it
+    from the registry); one trained on shuffled rewards does not, gets no cross-fitted AUC and stays unjudged
+    on a thin fold."""
+    result = dataclasses.replace(case.result, config=FAST)
+    loaded = RewardModel.load(case.real.save(tmp_path / "real"))
+    assert training.reproduces(result, ServingPolicy(model=case.real), "open")
+    assert training.reproduces(result, ServingPolicy(model=loaded), "open")
+    assert not training.reproduces(result, ServingPolicy(model=case.fake), "open")
+    train = case.frame[~result.held_out]
+    other = fit(train[train["user_id"] % 2 == 0].reset_index(drop=True), SPEC, FAST, heads=("open",))
+    assert not training.reproduces(result, ServingPolicy(model=other), "open")   # trained on other rows
+    gate = training.evaluate(result, catalog(), ServingPolicy(model=case.fake), ServingPolicy(),
+                             _thin(case, case.fake))
+    assert not gate.promoted and "crossfit_auc_open" not in gate.metrics
+
+
+def test_training_on_shuffled_rewards_fails_the_cross_fitted_auc(bernoulli):
+    """A training that learns nothing (every reward shuffled) is one more label permutation, so it beats all
+    19 permutations of the cross-fit's test one time in 20 only; its AUC strays from 0.5 more than the
+    Hanley-McNeil interval allows, so that interval alone would not stop it. Not promoted over cold start."""
+    for seed in (11, 12):
+        frame = shuffled(bernoulli.frame, seed)
+        held_out = user_fold(frame["user_id"].to_numpy(), 0.2, TrainConfig().seed + 1)
+        model = fit(frame[~held_out].reset_index(drop=True), SPEC, FAST, heads=("open",))
+        result = training.TrainingResult(COUNTRY, bernoulli.result.as_of, model, len(frame), int((~held_out).sum()),
+                                          {}, bernoulli.result.data_checks, frame, FAST)
+        held = training.head_quality(frame[held_out], catalog(), ServingPolicy(model=model), 0.1)["open"]
+        config = training.GateConfig(min_auc_positives=held.positives + 1)
+        gate = training.evaluate(result, catalog(), ServingPolicy(model=model), ServingPolicy(), config)
+        assert not gate.promoted
+        assert gate.metrics["crossfit_auc_open_p_value"] > 0.05
+        assert abs(gate.metrics["crossfit_auc_open"] - 0.5) < 0.1
 
 
 def test_the_off_policy_rules_alone_reject_the_shuffled_challenger(case):

@@ -33,3 +33,22 @@ def test_dagster_cli_validates_the_workspace(tmp_path):
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "Validation successful" in proc.stdout + proc.stderr
+
+
+def test_bandit_settings_default_to_the_library_configs_and_pass_every_override():
+    """The launchpad's `bandit` resource is the one place to tune the policy and the gate: its defaults are the
+    library's, and each field reaches the config it names."""
+    from dataclasses import asdict, fields
+
+    from pushgrowth.bandit.policy import PolicyConfig
+    from pushgrowth.bandit.training import GateConfig
+    from pushgrowth.defs.resources import BanditSettings
+
+    assert BanditSettings().gate() == GateConfig() and BanditSettings().policy() == PolicyConfig(
+        temperature=PolicyConfig.temperature, epsilon=PolicyConfig.epsilon, cold_epsilon=PolicyConfig.cold_epsilon,
+        bau_prior=PolicyConfig.bau_prior)
+    gate_fields = [f.name for f in fields(GateConfig) if f.name != "rule"]
+    changed = {f"gate_{name}": type(getattr(GateConfig, name))(getattr(GateConfig, name) * 2 + 1)
+               for name in gate_fields}
+    gate = BanditSettings(gate_rule="paired", **changed).gate()
+    assert asdict(gate) == {"rule": "paired", **{name: changed[f"gate_{name}"] for name in gate_fields}}
