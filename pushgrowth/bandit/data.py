@@ -81,14 +81,24 @@ def reward_of(frame: pd.DataFrame, kind: np.ndarray) -> np.ndarray:
     return out
 
 
-def training_frame(lake: Path, country: str, as_of: dt.date) -> pd.DataFrame:
-    """Treated decisions up to `as_of` with their context and labels; a label is NaN until it is known.
+def window_start(as_of: dt.date, window_days: int | None) -> dt.date | None:
+    """The first decision date of a window of `window_days` days ending on `as_of` (None: no window)."""
+    if window_days is None:
+        return None
+    if isinstance(window_days, bool) or not isinstance(window_days, int) or window_days < 1:
+        raise ValueError(f"window_days must be a whole number of days >= 1 (or None), got {window_days!r}")
+    return as_of - dt.timedelta(days=window_days - 1)
+
+
+def training_frame(lake: Path, country: str, as_of: dt.date, window_days: int | None = None) -> pd.DataFrame:
+    """Treated decisions up to `as_of` (of its last `window_days` days, if given) with their context and labels;
+    a label is NaN until it is known.
 
     `reward_open` is known as soon as one of the plan's pushes is delivered: opens come within hours of a push,
     so the pushes delivered so far give an unbiased open rate (slightly weighted to a plan's first pushes).
     Conversion, net revenue and redemption need the plan's week and attribution window to be over (`is_mature`).
     """
-    log = read_dataset(lake, DECISION_LOG, country, end=as_of)
+    log = read_dataset(lake, DECISION_LOG, country, start=window_start(as_of, window_days), end=as_of)
     if not len(log):
         return log
     log = log[(log["assignment_group"] != "holdout") & log["frequency"].notna()].reset_index(drop=True)
@@ -106,4 +116,4 @@ def training_frame(lake: Path, country: str, as_of: dt.date) -> pd.DataFrame:
 
 
 __all__ = ["DECISION_LOG", "LABELS", "USER_FEATURES", "reward_kind", "reward_of", "partition_dates",
-           "read_dataset", "training_frame", "with_context"]
+           "read_dataset", "training_frame", "window_start", "with_context"]

@@ -1,19 +1,21 @@
 """A country's daily training and the promotion gate, as plain functions (the Dagster assets wrap them).
 
-Training uses the decision log of four users in five (a stable hash of the user id); the fifth is kept for
-evaluation, so the gate judges a model on users it never saw. It promotes the new model (the challenger) over the
-serving champion (or, before the first one, over the cold-start policy) only when:
+Training uses the decision log (its last `TrainConfig.window_days` days) of four users in five (a stable hash of
+the user id); the fifth is kept for evaluation, so the gate judges a model on users it never saw. It promotes the
+new model (the challenger) over the serving champion (or, before the first one, over the cold-start policy) only
+when:
 
 1. the data checks pass (labels and propensities sane, unique traces, contexts found);
 2. there is enough held-out evidence (`min_rows` bandit decisions with a known reward);
 3. every head the challenger would serve predicts better than chance on the held-out users: the lower bound of
    its AUC (Hanley-McNeil standard error) is above `min_auc`. A model trained on noise, or on shuffled rewards,
-   stops here whatever the sample size. While the held-out fifth is too thin to judge a head (fewer than
-   `min_auc_positives` positives: a small country's first days), the head is judged by its *cross-fitted* AUC
-   instead: the same training, repeated on `cross_fit_folds` folds of users, each fold scored by the model
-   that did not see it, so every user is held out once and the evidence is five times larger. That judges the
-   training that produced the challenger, so it applies only when retraining on this frame reproduces the
-   challenger (`reproduces`), and the challenger's own held-out AUC must still be above `min_auc`;
+   stops here whatever the sample size. A head with fewer than `min_auc_positives` held-out positives is not
+   judged (the off-policy rule still covers it), but one head must be. While none can be (a small country's
+   first days), the thin heads are judged on their *cross-fitted* AUC (`cross_fitted_quality`): the same
+   training repeated on `cross_fit_folds` folds of users, every user held out once, and "better than chance"
+   decided by a label-permutation test. That judges the training that produced the challenger, so it applies
+   only when retraining on this frame reproduces the challenger (`reproduces`), and the challenger's own
+   held-out AUC must still be above `min_auc`;
 4. the off-policy rule holds, on the held-out bandit decisions, with doubly robust estimates that share the
    challenger's reward model (see `offline`):
    - `not_worse` (default): the paired difference challenger - champion is not significantly negative (its
@@ -38,7 +40,7 @@ import numpy as np
 import pandas as pd
 
 from pushgrowth.bandit import offline, ope
-from pushgrowth.bandit.data import reward_kind, reward_of, training_frame
+from pushgrowth.bandit.data import reward_kind, reward_of, training_frame, window_start
 from pushgrowth.bandit.features import FeatureSpec
 from pushgrowth.bandit.model import HEADS, RewardModel, TrainConfig, fit, user_fold
 from pushgrowth.bandit.serving import ServingPolicy
@@ -112,13 +114,14 @@ def data_checks(frame: pd.DataFrame, logged: int) -> dict[str, bool]:
 
 
 def prepare(lake, country: str, as_of: dt.date, config: TrainConfig = TrainConfig()) -> TrainingResult:
-    """The training frame up to `as_of` and its data checks, without a model (what the gate re-reads)."""
+    """The training frame up to `as_of` (over `config.window_days`) and its data checks, without a model (what
+    the gate re-reads: with the training's config, the very frame the challenger was trained on)."""
     from pushgrowth.bandit.data import DECISION_LOG, read_dataset
 
-    frame = training_frame(lake, country, as_of)
+    frame = training_frame(lake, country, as_of, config.window_days)
     if not len(frame):
         return TrainingResult(country, as_of, None, 0, 0, {}, {"has_rows": False}, frame, config)
-    log = read_dataset(lake, DECISION_LOG, country, end=as_of)
+    log = read_dataset(lake, DECISION_LOG, country, start=window_start(as_of, config.window_days), end=as_of)
     logged = int(((log["assignment_group"] != "holdout") & log["frequency"].notna()).sum())
     return TrainingResult(country, as_of, None, len(frame), 0, {}, data_checks(frame, logged), frame, config)
 
@@ -208,7 +211,7 @@ def evaluate(result: TrainingResult, catalog: Catalog, challenger: ServingPolicy
     quality = head_quality(frame[held_out], catalog, challenger, config.alpha)
     thin = [head for head, auc in quality.items() if auc.positives < config.min_auc_positives]
     crossed: dict[str, Auc] = {}
-    if thin and config.cross_fit_folds >= 2:
+    if len(thin) == len(quality) and thin and config.cross_fit_folds >= 2:  # no head can be judged held-out
         thin = [head for head in thin if reproduces(result, challenger, head)]
         crossed = cross_fitted_quality(result, catalog, challenger, thin, config.cross_fit_folds, config.alpha,
                                        config.cross_fit_permutations)

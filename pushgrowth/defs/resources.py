@@ -12,6 +12,7 @@ import dagster as dg
 from dagster_dbt import DagsterDbtTranslator
 
 from pushgrowth.alerts import Alert, Notifier, notifier_from_env
+from pushgrowth.bandit.model import TrainConfig
 from pushgrowth.bandit.policy import PolicyConfig
 from pushgrowth.bandit.training import GateConfig
 from pushgrowth.delivery import Delivery, FileDelivery, HttpDelivery
@@ -103,11 +104,16 @@ class BanditSettings(dg.ConfigurableResource):
     gate_cross_fit_folds: int = GateConfig.cross_fit_folds
     gate_cross_fit_permutations: int = GateConfig.cross_fit_permutations
     bau_prior: float = PolicyConfig.bau_prior
+    training_window_days: int | None = TrainConfig.window_days
     salt: str = "pushgrowth"
 
     def policy(self) -> PolicyConfig:
         return PolicyConfig(temperature=self.temperature, epsilon=self.epsilon, cold_epsilon=self.cold_epsilon,
                             bau_prior=self.bau_prior)
+
+    def training(self) -> TrainConfig:
+        """How `bandit_model` trains, and what the gate re-reads (the same frame)."""
+        return TrainConfig(window_days=self.training_window_days)
 
     def gate(self) -> GateConfig:
         return GateConfig(rule=self.gate_rule, alpha=self.gate_alpha, min_lift=self.gate_min_lift,

@@ -265,6 +265,20 @@ def test_a_thin_held_out_fold_is_judged_by_the_cross_fitted_auc(bernoulli):
     assert "crossfit_auc_open" not in off.metrics
 
 
+def test_once_a_head_is_judged_held_out_thin_heads_are_left_unjudged(bernoulli):
+    """Cross-fitting is for the first days only: when some served head has enough held-out positives, a thin one
+    (here conversion, 2 held-out positives) is left to the off-policy rule, as before, and nothing is
+    cross-fitted (it would cost 100 trainings every day for weeks)."""
+    result = dataclasses.replace(bernoulli.result, config=FAST)
+    held = training.head_quality(bernoulli.frame[result.held_out], catalog(), ServingPolicy(model=bernoulli.real),
+                                 0.1)
+    assert held["conversion"].positives < held["open"].positives
+    config = training.GateConfig(min_auc_positives=held["open"].positives)
+    gate = training.evaluate(result, catalog(), ServingPolicy(model=bernoulli.real), ServingPolicy(), config)
+    assert not any(key.startswith("crossfit_") for key in gate.metrics)
+    assert gate.promoted and "open AUC" in gate.reason and "conversion AUC" not in gate.reason
+
+
 def test_cross_fitting_never_vouches_for_a_model_it_did_not_train(case, tmp_path):
     """The cross-fit judges the training that produced the challenger, so it runs only when retraining on the
     frame reproduces the challenger: the real model does (also once saved and loaded, as the gate reads it
@@ -472,6 +486,35 @@ def test_training_frame_joins_the_context_of_the_day_before_and_blanks_immature_
     assert out["reward_open"][undelivered].isna().all()                   # no push arrived: no open rate
     np.testing.assert_array_equal(out["reward_open"][~undelivered], src["reward_open"][~undelivered])
     assert training_frame(lake, COUNTRY, date - dt.timedelta(days=1)).empty
+
+
+def test_the_training_window_keeps_the_last_days_for_training_and_the_gate(lake_case, tmp_path):
+    """Decisions of three days; a two-day window trains on the last two only, and the gate's `prepare` (same
+    config) reads that same frame, with the contexts-found check counted over the window, not the whole log."""
+    _, frame, date = lake_case
+    days = [date - dt.timedelta(days=k) for k in (2, 1, 0)]
+    cuts = np.linspace(0, len(frame), 4).astype(int)
+    parts = [frame.iloc[a:b].reset_index(drop=True) for a, b in zip(cuts[:-1], cuts[1:], strict=True)]
+    for day, part in zip(days, parts, strict=True):
+        write_lake(tmp_path, part, day)
+    planned = [int(((p["assignment_group"] != "holdout") & p["frequency"].notna()).sum()) for p in parts]
+    assert len(training_frame(tmp_path, COUNTRY, date)) == sum(planned)
+    windowed = training_frame(tmp_path, COUNTRY, date, window_days=2)
+    assert len(windowed) == sum(planned[1:]) and set(windowed["date"]) == set(days[1:])
+    assert len(training_frame(tmp_path, COUNTRY, days[1], window_days=1)) == planned[1]
+    config = dataclasses.replace(FAST, window_days=2)
+    result = training.train(tmp_path, COUNTRY, date, catalog(), config)
+    assert result.rows == sum(planned[1:]) and result.checks_passed
+    prepared = training.prepare(tmp_path, COUNTRY, date, config)
+    assert prepared.checks_passed and prepared.frame["trace_id"].tolist() == result.frame["trace_id"].tolist()
+    assert training.reproduces(prepared, ServingPolicy(model=result.model), "open")
+    whole = training.prepare(tmp_path, COUNTRY, date, dataclasses.replace(FAST, window_days=None))
+    assert whole.rows == sum(planned)
+    for bad in (0, -3, 1.5, True):
+        with pytest.raises(ValueError, match="window_days"):
+            TrainConfig(window_days=bad)
+        with pytest.raises(ValueError, match="window_days"):
+            training_frame(tmp_path, COUNTRY, date, window_days=bad)
 
 
 def test_train_uses_four_users_in_five_and_the_gate_reads_the_rest(lake_case):

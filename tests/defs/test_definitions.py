@@ -40,6 +40,7 @@ def test_bandit_settings_default_to_the_library_configs_and_pass_every_override(
     library's, and each field reaches the config it names."""
     from dataclasses import asdict, fields
 
+    from pushgrowth.bandit.model import TrainConfig
     from pushgrowth.bandit.policy import PolicyConfig
     from pushgrowth.bandit.training import GateConfig
     from pushgrowth.defs.resources import BanditSettings
@@ -52,3 +53,6 @@ def test_bandit_settings_default_to_the_library_configs_and_pass_every_override(
                for name in gate_fields}
     gate = BanditSettings(gate_rule="paired", **changed).gate()
     assert asdict(gate) == {"rule": "paired", **{name: changed[f"gate_{name}"] for name in gate_fields}}
+    assert BanditSettings().training() == TrainConfig()
+    assert BanditSettings(training_window_days=14).training().window_days == 14
+    assert BanditSettings(training_window_days=None).training().window_days is None

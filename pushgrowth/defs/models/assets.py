@@ -1,7 +1,8 @@
 """Country bandits: the daily training (`bandit_model`) and the promotion gate (`model_promotion`).
 
-Both are partitioned by country and read everything known so far: the decision log and the user features of
-every day in the lake. Each training is an MLflow run registered as `pushgrowth-bandit-<COUNTRY>@challenger`;
+Both are partitioned by country and read the decision log of the training window
+(`BanditSettings.training_window_days`, six weeks by default) with the user features of the day before each
+decision. Each training is an MLflow run registered as `pushgrowth-bandit-<COUNTRY>@challenger`;
 the gate moves `@champion` only on evidence, and assignments serve whatever `@champion` points at.
 """
 
@@ -42,15 +43,18 @@ def _md(frame: pd.DataFrame) -> dg.MetadataValue:
     deps=[dg.AssetDep("decision_log", partition_mapping=BY_COUNTRY),
           dg.AssetDep("user_features", partition_mapping=BY_COUNTRY), "campaign_catalog"],
     description="The country's reward model (LightGBM heads for open, conversion, net revenue and redemption), "
-                "trained on the mature decision log, logged to MLflow and registered as "
-                "pushgrowth-bandit-<COUNTRY>@challenger.",
+                "trained on the decision log of its window (six weeks by default), logged to MLflow and "
+                "registered as pushgrowth-bandit-<COUNTRY>@challenger.",
 )
-def bandit_model(context: dg.AssetExecutionContext, home: HomeResource) -> dg.MaterializeResult:
+def bandit_model(context: dg.AssetExecutionContext, home: HomeResource, bandit: BanditSettings
+                 ) -> dg.MaterializeResult:
     country, h = context.partition_key, home.home
     as_of = _as_of(h, country)
     catalog = published_catalog(h.lake)
-    result = train(h.lake, country, as_of, catalog)
+    config = bandit.training()
+    result = train(h.lake, country, as_of, catalog, config)
     metadata = {"as_of": as_of.isoformat(), "decisions": result.rows, "training_rows": result.train_rows,
+                "window_days": config.window_days if config.window_days is not None else "all",
                 "data_checks": dg.MetadataValue.json(result.data_checks)}
     if result.model is None:
         context.log.info(f"{country}: no head has enough mature decisions yet ({result.rows} logged plans)")
@@ -59,6 +63,7 @@ def bandit_model(context: dg.AssetExecutionContext, home: HomeResource) -> dg.Ma
     ref = registry.log_model(
         h, result.model, country,
         params={"heads": ",".join(result.model.heads), "as_of": as_of, "training_rows": result.train_rows,
+                "window_days": config.window_days if config.window_days is not None else "all",
                 "features": len(result.model.spec.columns), "catalog_version": catalog.version},
         metrics=result.metrics,
         tags={"dagster/run_id": context.run_id, "dagster/partition": country, "as_of": as_of.isoformat(),
@@ -105,7 +110,8 @@ def model_promotion(context: dg.AssetExecutionContext, home: HomeResource, bandi
                              champion_ref.name if champion_ref else None,
                              champion_ref.version if champion_ref else None, policy,
                              reference_order_value=reference)
-    gate = evaluate(prepare(h.lake, country, _as_of(h, country)), catalog, challenger, champion, bandit.gate())
+    gate = evaluate(prepare(h.lake, country, _as_of(h, country), bandit.training()), catalog, challenger, champion,
+                    bandit.gate())
     registry.record_gate(h, challenger_ref, gate.metrics, gate.markdown(), gate.to_dict())
     if gate.promoted:
         registry.set_alias(h, challenger_ref, registry.CHAMPION)
