@@ -81,13 +81,17 @@ def reward_of(frame: pd.DataFrame, kind: np.ndarray) -> np.ndarray:
     return out
 
 
+def check_window(window_days: int | None, name: str = "window_days") -> None:
+    """ValueError naming `name` unless the window is None or a whole number of days >= 1."""
+    if window_days is not None and (isinstance(window_days, bool) or not isinstance(window_days, int)
+                                    or window_days < 1):
+        raise ValueError(f"{name} must be a whole number of days >= 1 (or None), got {window_days!r}")
+
+
 def window_start(as_of: dt.date, window_days: int | None) -> dt.date | None:
     """The first decision date of a window of `window_days` days ending on `as_of` (None: no window)."""
-    if window_days is None:
-        return None
-    if isinstance(window_days, bool) or not isinstance(window_days, int) or window_days < 1:
-        raise ValueError(f"window_days must be a whole number of days >= 1 (or None), got {window_days!r}")
-    return as_of - dt.timedelta(days=window_days - 1)
+    check_window(window_days)
+    return None if window_days is None else as_of - dt.timedelta(days=window_days - 1)
 
 
 def training_frame(lake: Path, country: str, as_of: dt.date, window_days: int | None = None) -> pd.DataFrame:
@@ -115,5 +119,5 @@ def training_frame(lake: Path, country: str, as_of: dt.date, window_days: int | 
     return frame
 
 
-__all__ = ["DECISION_LOG", "LABELS", "USER_FEATURES", "reward_kind", "reward_of", "partition_dates",
+__all__ = ["DECISION_LOG", "LABELS", "USER_FEATURES", "check_window", "reward_kind", "reward_of", "partition_dates",
            "read_dataset", "training_frame", "window_start", "with_context"]

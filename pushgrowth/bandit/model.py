@@ -24,6 +24,7 @@ import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
+from pushgrowth.bandit.data import check_window
 from pushgrowth.bandit.features import FeatureSpec
 from pushgrowth.hashing import unit_hash
 
@@ -82,10 +83,7 @@ class TrainConfig:
     out. Six weeks hold four matured windows of every weekday."""
 
     def __post_init__(self) -> None:
-        if self.window_days is not None and (isinstance(self.window_days, bool) or not isinstance(
-                self.window_days, int) or self.window_days < 1):
-            raise ValueError(f"TrainConfig.window_days must be a whole number of days >= 1 or None, "
-                             f"got {self.window_days!r}")
+        check_window(self.window_days, "TrainConfig.window_days")
 
 
 @dataclass

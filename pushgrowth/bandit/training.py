@@ -345,7 +345,7 @@ def cross_fitted_quality(result: TrainingResult, catalog: Catalog, challenger: S
                        * folds).astype(np.int64), folds - 1)
     targets = _auc_rows(frame)
     rng = np.random.default_rng(result.config.seed)
-    # one thread: on a few thousand rows LightGBM's second thread only spins (100 trainings: 40 s against 15 s)
+    # one thread: on a few thousand rows a second thread only spins (MLA's day 3: 42 s with two, 5.5 s with one)
     config = replace(result.config, params={**result.config.params, "num_threads": 1})
     out = {}
     for head in heads:
