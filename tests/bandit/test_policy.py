@@ -402,6 +402,30 @@ def test_bau_plan_moves_a_colliding_schedule_to_the_next_allowed_weekday():
         np.testing.assert_array_equal(plan[d], TINY_OPTIONS.bau[DIMENSIONS.index(d)])
 
 
+def test_exploring_policies_centre_on_the_schedule_bau_would_send_when_its_day_is_taken():
+    """Cold start, and a model policy with no opinion on the schedule, explore around BAU's *moved* schedule: a
+    user whose Friday is taken gets BAU's Sunday most of the time, not an even spread over the free days."""
+    free = np.ones((3, 7), bool)
+    free[1, 2] = False                      # Friday taken -> BAU moves to Sunday
+    free[2, [2, 4]] = False                 # Friday and Sunday taken -> BAU wraps to Tuesday
+    mask = schedule_mask(free, np.full(3, 3), TINY, DATE)
+    plan = bau_plan(TINY_OPTIONS, mask)
+    config = PolicyConfig()
+    silent = random_scores(3, TINY_OPTIONS, seed=31)
+    for d in ("weekday", "frequency"):
+        silent.deltas[d][:] = 0.0
+    for dist in (cold_start(TINY_OPTIONS, mask, config), model_policy(silent, TINY_OPTIONS, mask, config)):
+        at_bau = dist.schedule[np.arange(3), plan["weekday"], plan["frequency"]]
+        assert (at_bau > 0.75).all(), at_bau
+        np.testing.assert_array_equal(dist.schedule.reshape(3, -1).argmax(1), plan["weekday"] * 2 + plan["frequency"])
+    # where the model does score the weekdays, its scores choose among the free days: the moved day gets no prior
+    scored = random_scores(3, TINY_OPTIONS, seed=32, spread=0.0)
+    scored.deltas["weekday"][:] = np.array([0.05, 0.0, 0.0])         # Tuesday a little better than Sunday
+    dist = model_policy(scored, TINY_OPTIONS, mask, config)
+    assert dist.schedule[1, 0, 0] > dist.schedule[1, 2, 0]           # Friday taken: Tuesday over BAU's Sunday
+    assert dist.schedule[0].argmax() == 1 * 2 + 0                     # Friday free: BAU's prior still wins
+
+
 def test_bau_plan_lowers_the_frequency_before_raising_it():
     twice = Options.of(TINY, 10.0, "b", 20, "fri", 2)      # BAU: Fri x2 = offsets 2 and 5
     free = np.ones((3, 7), bool)
@@ -593,3 +617,4 @@ def test_expected_cost_uses_the_redemption_head(conversion_model, options):
         discount = expected_discount(actions["coupon_kind"].to_numpy(object), actions["coupon_value"].to_numpy(),
                                      actions["coupon_cap"].to_numpy(), conversion_model.spec.order_value(ctx))
         np.testing.assert_allclose(cost[:, k], predicted * discount if v > 0 else 0.0, rtol=1e-9, atol=1e-12)
+
