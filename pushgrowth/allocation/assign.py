@@ -268,7 +268,8 @@ def _decide_campaign(inputs: DayInputs, c: Campaign, rows: pd.DataFrame, context
         state = inputs.budgets[(c.id, "bandit")]
         dist, price, allowed = _paced_distribution(inputs, c, options,
                                                    scores.subset(bandit) if scores is not None else None,
-                                                   mask[bandit], cost[bandit], state, user_ids[bandit])
+                                                   mask[bandit], cost[bandit], state, user_ids[bandit],
+                                                   context.iloc[bandit].reset_index(drop=True))
         drawn, propensity = dist.sample(_rng(date, inputs.country, c.id))
         sendable = allowed.any(axis=1) & eligible(mask[bandit])
         for d in idx:
@@ -297,8 +298,8 @@ def _decide_campaign(inputs: DayInputs, c: Campaign, rows: pd.DataFrame, context
 
 
 def _paced_distribution(inputs: DayInputs, c: Campaign, options: Options, scores: Scores | None,
-                        mask: np.ndarray, cost: np.ndarray, state: BudgetState, user_ids: np.ndarray
-                        ) -> tuple[Distribution, float, np.ndarray]:
+                        mask: np.ndarray, cost: np.ndarray, state: BudgetState, user_ids: np.ndarray,
+                        context: pd.DataFrame) -> tuple[Distribution, float, np.ndarray]:
     """The bandit's distribution with coupons priced to the group's daily target (see `pacing`).
 
     Returns the distribution, the price (`inf` when coupons had to be thinned) and the allowed coupons per user.
@@ -308,7 +309,7 @@ def _paced_distribution(inputs: DayInputs, c: Campaign, options: Options, scores
     allowed = np.ones((mask.shape[0], len(values)), dtype=bool)
     price = 0.0
     if scores is None:
-        dist = cold_start(options, mask, config)
+        dist = cold_start(options, mask, config, context=context)
     else:
         def spend(p: float) -> float:
             return float((block(scores, options, "coupon", config, p, cost) * cost).sum())

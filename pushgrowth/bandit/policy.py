@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from pushgrowth.bandit.features import DIMENSIONS, habits
+from pushgrowth.bandit.features import DIMENSIONS, Context, habits, hour_gap
 from pushgrowth.bandit.model import RewardModel
 from pushgrowth.domain import PLAN_DAYS, WEEKDAYS, ActionSpace, plan_send_offsets
 
@@ -45,6 +45,16 @@ class PolicyConfig:
     """Share of each block drawn uniformly around BAU before a model exists (and in dimensions no trained head
     speaks to): across five blocks, two plans in three still differ from BAU somewhere, enough for the first
     models to learn from, while the bandit group does not pay for a week of half-random plans."""
+    cold_hour_width: float | None = 2.0
+    """Cold start's exploration of the send hour leans to the hours the user is usually active: half of the
+    share `cold_epsilon` of the hour block goes to the hours in proportion to exp(-gap^2 / (2 width^2)), `gap`
+    being the hours between each and the user's usual active hour (`features.hour_gap`), the other half evenly
+    (a user without habits gets it all evenly; None: evenly for everyone). An exploration push at an hour the
+    user is never on the app costs opens: with an even spread, the World's oracle put cold start 0.27 pp of
+    open rate under BAU in the 28-day run's first week (MLA), level with BAU with this one. The even half keeps
+    every hour's propensity at least half what it was, so off-policy estimates keep their support: leaning all
+    of it to the usual hours lifted cold start to 0.29 pp over BAU but left the SNIPS interval of a model
+    policy covering its true value in 17 of 20 test scenarios (DR 19), against 20 of 20 either way with half."""
     bau_prior: float = 0.1
     """Bonus of the BAU option in every block, in units of the head's scale: the model must beat the team's
     default by this much before the policy prefers something else."""
@@ -327,18 +337,35 @@ def block(scores: Scores, options: Options, dimension: str, config: PolicyConfig
 
 
 def cold_start(options: Options, mask: np.ndarray, config: PolicyConfig = PolicyConfig(),
-               coupon_allowed: np.ndarray | None = None) -> Distribution:
-    """Explore around business-as-usual: each block keeps BAU with 1 - cold_epsilon (+ its uniform share).
+               coupon_allowed: np.ndarray | None = None, context: Context | None = None) -> Distribution:
+    """Explore around business-as-usual: each block keeps BAU with 1 - cold_epsilon and spreads the rest.
 
     BAU is the plan as the team would send it: a user whose BAU weekday is taken keeps the moved schedule
-    (`bau_schedule`), not an even spread over the free days.
+    (`bau_schedule`), not an even spread over the free days. Given the users' `context`, the hour block's
+    exploration leans to the hours each user is usually active (`PolicyConfig.cold_hour_width`); the other
+    blocks spread it evenly.
     """
     n = mask.shape[0]
     e = config.cold_epsilon
     weekday, frequency = bau_schedule(options, mask)
     reference = (options.bau[0], options.bau[1], options.bau[2], weekday, frequency)
     q = [_one_hot(n, size, reference[k], e) for k, size in enumerate(options.sizes)]
+    if context is not None and config.cold_hour_width is not None:
+        k = DIMENSIONS.index("hour")
+        q[k] = _one_hot(n, options.sizes[k], options.bau[k], 0.0) * (1 - e) \
+            + e * near_usual_hours(context, options.space.hours, config.cold_hour_width)
     return Distribution(_restrict(q[0], coupon_allowed), q[1], q[2], _schedule(q[3], q[4], mask), "cold_start")
+
+
+def near_usual_hours(context: Context, hours: tuple[int, ...], width: float) -> np.ndarray:
+    """(users x hours): half by weights exp(-gap^2 / (2 width^2)) of each hour's gap to the user's usual active
+    hour, half evenly; all evenly for a user without habits (no gap known). Rows sum to 1."""
+    n = len(context) if isinstance(context, pd.DataFrame) else len(next(iter(context.values())))
+    gap = np.column_stack([hour_gap(context, np.full(n, float(h))) for h in hours]) if len(hours) else \
+        np.zeros((n, 0))
+    w = np.exp(-0.5 * (gap / width) ** 2)
+    w = np.where(np.isfinite(gap).all(axis=1, keepdims=True), w, 1.0)
+    return 0.5 * w / w.sum(axis=1, keepdims=True) + 0.5 / max(len(hours), 1)
 
 
 def model_policy(scores: Scores, options: Options, mask: np.ndarray, config: PolicyConfig = PolicyConfig(),

@@ -104,7 +104,7 @@ class ServingPolicy:
             return bau_distribution(options, mask, coupon_allowed), None
         head = self.head(objective)
         if head is None:
-            return cold_start(options, mask, self.config, coupon_allowed), None
+            return cold_start(options, mask, self.config, coupon_allowed, context), None
         scores = self.scores(head, context, options, objective)
         return model_policy(scores, options, mask, self.config, cost_price, expected_cost, coupon_allowed), scores
 

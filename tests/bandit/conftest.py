@@ -142,7 +142,8 @@ def decision_log(world: World, c: Campaign, user_ids: np.ndarray, seed: int, *, 
     bau = rng.random(n) < bau_share
     idx = {d: np.zeros(n, dtype=np.int64) for d in ("coupon", "template", "hour", "weekday", "frequency")}
     propensity = np.ones(n)
-    dist = logging if logging is not None else cold_start(options, mask, policy_config)
+    context = population_context(world, user_ids, seed)
+    dist = logging if logging is not None else cold_start(options, mask, policy_config, context=context)
     drawn, p = dist.sample(rng)
     plan = bau_plan(options, mask)
     for d in idx:
@@ -150,7 +151,6 @@ def decision_log(world: World, c: Campaign, user_ids: np.ndarray, seed: int, *, 
     propensity = np.where(bau, 1.0, p)
     actions = options.actions(idx)
     truth = world.oracle(COUNTRY, user_ids, actions)
-    context = population_context(world, user_ids, seed)
     frame = pd.concat([context.reset_index(drop=True), actions.drop(columns="value_proposition")], axis=1)
     delivered = actions["frequency"].to_numpy()  # every push reaches the (opted-in) user: E[reward_open] is exact
     opens = rng.binomial(delivered, truth["open_rate"].to_numpy())

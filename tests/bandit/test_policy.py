@@ -426,6 +426,33 @@ def test_exploring_policies_centre_on_the_schedule_bau_would_send_when_its_day_i
     assert dist.schedule[0].argmax() == 1 * 2 + 0                     # Friday free: BAU's prior still wins
 
 
+def test_cold_start_explores_the_hours_each_user_is_usually_active(options):
+    """Given the context, cold start keeps the BAU hour with 1 - cold_epsilon and spreads the rest half by
+    closeness to the user's usual active hour, half evenly; users without habits, and callers without context,
+    get an even spread."""
+    hours = np.asarray(options.space.hours)
+    context = synthetic_context(4, seed=41)
+    context["usual_active_hour"] = [float(hours[0]), float(hours[-1]), np.nan, float(hours[3])]
+    context["session_hour_mean"] = [np.nan, np.nan, np.nan, np.nan]      # user 2: no habits at all
+    mask = np.ones((4, *options.sizes[3:]), bool)
+    config = PolicyConfig()
+    k, e = DIMENSIONS.index("hour"), config.cold_epsilon
+    dist = cold_start(options, mask, config, context=context)
+    np.testing.assert_allclose(dist.hour.sum(axis=1), 1.0)
+    explored = (dist.hour - (1 - e) * np.eye(options.sizes[k])[options.bau[k]]) / e
+    assert explored[0].argmax() == 0 and explored[1].argmax() == len(hours) - 1 and explored[3].argmax() == 3
+    assert explored[0, 0] > explored[0, -1] + 0.15                        # far hours are explored less ...
+    assert explored.min() >= 0.5 / len(hours) - 1e-12                     # ... but at least half as before
+    np.testing.assert_allclose(explored[2], 1 / len(hours))              # no habits: even
+    even = cold_start(options, mask, config)                             # no context: even for everyone
+    np.testing.assert_allclose(even.hour, cold_start(options, mask, PolicyConfig(cold_hour_width=None),
+                                                     context=context).hour)
+    np.testing.assert_allclose(even.hour[0], (1 - e) * np.eye(len(hours))[options.bau[k]] + e / len(hours))
+    # the serving policy passes the context, so logged and recomputed propensities agree
+    served, _ = ServingPolicy().distribution("open", context, options, mask)
+    np.testing.assert_array_equal(served.hour, dist.hour)
+
+
 def test_bau_plan_lowers_the_frequency_before_raising_it():
     twice = Options.of(TINY, 10.0, "b", 20, "fri", 2)      # BAU: Fri x2 = offsets 2 and 5
     free = np.ones((3, 7), bool)

@@ -334,8 +334,10 @@ def test_the_off_policy_rules_alone_reject_the_shuffled_challenger(case):
 @pytest.mark.parametrize("seed", [0, 1])
 def test_the_real_model_is_promoted_over_the_shuffled_one(seed):
     """The gate is not blind: with the roles swapped, the real-reward model (its served heads: open, and open
-    as the fallback of conversion campaigns) is promoted, by the default rule and by the paired one."""
-    case = gate_case(seed, expected_rewards=True, heads=("open", "net_revenue"))
+    as the fallback of conversion campaigns) is promoted, by the default rule and by the paired one. (8,000
+    users: since cold start explores the hours near each user's habits, seed 0's 6,000 left the real open
+    head's held-out AUC bound at 0.497.)"""
+    case = gate_case(seed, expected_rewards=True, heads=("open", "net_revenue"), users=8000)
     real, fake = ServingPolicy(model=case.real), ServingPolicy(model=case.fake)
     gate = training.evaluate(case.result, catalog(), real, fake, SMALL)
     assert gate.promoted, gate.reason
