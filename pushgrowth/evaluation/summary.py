@@ -106,8 +106,23 @@ def country_summary(frame: pd.DataFrame, oracle: pd.DataFrame | None = None, alp
         "campaigns": campaigns(frame),
     }
     if oracle is not None and len(oracle):
-        out["oracle"] = oracle_summary(oracle)
+        out["oracle"] = {**oracle_summary(oracle), **expected_open_rate(oracle, frame)}
     return _clean(out)
+
+
+def expected_open_rate(oracle: pd.DataFrame, frame: pd.DataFrame) -> dict:
+    """Per group, the oracle's open rate of the chosen plans per delivered push (the plans' expected opens over
+    the pushes delivered), and the bandit's lift over BAU on it: the open-rate lift without the noise of which
+    users happened to open, so a run's realized lift can be read against what its plans were worth."""
+    rows = oracle[["trace_id", "open_rate"]].merge(frame[["trace_id", "group", "pushes_delivered"]], on="trace_id")
+    rows = rows[rows["open_rate"].notna() & (rows["pushes_delivered"] > 0)]
+    rate: dict[str, float | None] = {}
+    for g in ("bau", "bandit"):
+        sel = rows[rows["group"] == g]
+        sends = float(sel["pushes_delivered"].sum())
+        rate[g] = float((sel["open_rate"] * sel["pushes_delivered"]).sum() / sends) if sends > 0 else None
+    lift = rate["bandit"] - rate["bau"] if rate["bandit"] is not None and rate["bau"] is not None else None
+    return {"open_rate": rate, "open_rate_lift_bandit_vs_bau": lift}
 
 
 def since_first_model(frame: pd.DataFrame, alpha: float = 0.05) -> dict:

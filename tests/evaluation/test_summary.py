@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from pushgrowth.evaluation import stats
-from pushgrowth.evaluation.summary import since_first_model
+from pushgrowth.evaluation.summary import expected_open_rate, since_first_model
 
 START = dt.date(2026, 9, 2)
 
@@ -48,3 +48,17 @@ def test_since_first_model_is_empty_before_any_model_served():
     frame = decisions(days=2, cold_days=2)
     assert since_first_model(frame) == {"first_date": None}
     assert since_first_model(frame.drop(columns="policy")) == {"first_date": None}
+
+
+def test_expected_open_rate_weights_each_plan_by_its_delivered_pushes():
+    """The oracle's open rate per delivered push: a two-push plan counts twice, undelivered plans and holdout not
+    at all, and the lift is bandit minus BAU on it, whatever the realized opens."""
+    frame = pd.DataFrame({"trace_id": list("abcdef"), "group": ["bau", "bau", "bandit", "bandit", "bandit",
+                                                                "holdout"],
+                          "pushes_delivered": [1.0, 1.0, 2.0, 1.0, 0.0, 0.0], "opens": [1.0, 1.0, 0, 0, 0, 0]})
+    oracle = pd.DataFrame({"trace_id": list("abcdef"), "open_rate": [0.04, 0.06, 0.09, 0.03, 0.5, np.nan]})
+    out = expected_open_rate(oracle, frame)
+    assert out["open_rate"]["bau"] == pytest.approx(0.05)
+    assert out["open_rate"]["bandit"] == pytest.approx((2 * 0.09 + 0.03) / 3)
+    assert out["open_rate_lift_bandit_vs_bau"] == pytest.approx(0.07 - 0.05)
+    assert expected_open_rate(oracle, frame[frame["group"] != "bandit"])["open_rate_lift_bandit_vs_bau"] is None
