@@ -10,8 +10,10 @@ the blocks' probabilities: exact, and logged with every decision.
   the product of the per-dimension softmaxes *is* the softmax over joint actions of the summed score; epsilon
   keeps every option alive, so off-policy evaluation always has support. Coupons carry a price on their expected
   cost (`cost_price`, budget pacing's Lagrange multiplier).
-- Cold start (no model for the objective yet): `q_d` puts `1 - cold_epsilon` on the business-as-usual option and
-  spreads the rest uniformly, so early data explores around what the team already sends.
+- Cold start (no model for the objective yet): `q_d` puts `1 - cold_epsilon` on the business-as-usual option
+  (the schedule as BAU would send it, moved off days another push already takes) and spreads the rest evenly,
+  the hour's half evenly and half near the user's usual active hour, so early data explores around what the
+  team already sends.
 - Eligibility is applied inside the policy: a schedule is allowed only if each of its pushes lands on a day
   without another push to the user and the user's weekly capacity covers the frequency; a coupon is allowed only
   if the budget allows coupons. Disallowed options get probability 0 and the block is renormalized, so logged

@@ -45,9 +45,11 @@ def test_bandit_settings_default_to_the_library_configs_and_pass_every_override(
     from pushgrowth.bandit.training import GateConfig
     from pushgrowth.defs.resources import BanditSettings
 
-    assert BanditSettings().gate() == GateConfig() and BanditSettings().policy() == PolicyConfig(
-        temperature=PolicyConfig.temperature, epsilon=PolicyConfig.epsilon, cold_epsilon=PolicyConfig.cold_epsilon,
-        bau_prior=PolicyConfig.bau_prior)
+    assert BanditSettings().gate() == GateConfig() and BanditSettings().policy() == PolicyConfig()
+    policy_fields = ("temperature", "epsilon", "cold_epsilon", "cold_hour_width", "bau_prior")
+    changed_policy = {name: getattr(PolicyConfig, name) * 2 + 1 for name in policy_fields}
+    assert BanditSettings(**changed_policy).policy() == PolicyConfig(**changed_policy)
+    assert BanditSettings(cold_hour_width=None).policy().cold_hour_width is None
     gate_fields = [f.name for f in fields(GateConfig) if f.name != "rule"]
     changed = {f"gate_{name}": type(getattr(GateConfig, name))(getattr(GateConfig, name) * 2 + 1)
                for name in gate_fields}
