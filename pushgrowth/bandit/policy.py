@@ -63,6 +63,12 @@ class PolicyConfig:
     value_samples: int = 32
     """Monte Carlo draws per row to compute a policy's expected reward on log-odds heads."""
 
+    def __post_init__(self) -> None:
+        width = self.cold_hour_width
+        if width is not None and (isinstance(width, bool) or not np.isfinite(width) or width <= 0):
+            raise ValueError(f"PolicyConfig.cold_hour_width must be a positive number of hours (or None for an "
+                             f"even spread), got {width!r}")
+
 
 @dataclass(frozen=True)
 class Options:
@@ -363,11 +369,10 @@ def near_usual_hours(context: Context, hours: tuple[int, ...], width: float) -> 
     """(users x hours): half by weights exp(-gap^2 / (2 width^2)) of each hour's gap to the user's usual active
     hour, half evenly; all evenly for a user without habits (no gap known). Rows sum to 1."""
     n = len(context) if isinstance(context, pd.DataFrame) else len(next(iter(context.values())))
-    gap = np.column_stack([hour_gap(context, np.full(n, float(h))) for h in hours]) if len(hours) else \
-        np.zeros((n, 0))
+    gap = np.column_stack([hour_gap(context, np.full(n, float(h))) for h in hours])
     w = np.exp(-0.5 * (gap / width) ** 2)
     w = np.where(np.isfinite(gap).all(axis=1, keepdims=True), w, 1.0)
-    return 0.5 * w / w.sum(axis=1, keepdims=True) + 0.5 / max(len(hours), 1)
+    return 0.5 * w / w.sum(axis=1, keepdims=True) + 0.5 / len(hours)
 
 
 def model_policy(scores: Scores, options: Options, mask: np.ndarray, config: PolicyConfig = PolicyConfig(),

@@ -645,3 +645,9 @@ def test_expected_cost_uses_the_redemption_head(conversion_model, options):
                                      actions["coupon_cap"].to_numpy(), conversion_model.spec.order_value(ctx))
         np.testing.assert_allclose(cost[:, k], predicted * discount if v > 0 else 0.0, rtol=1e-9, atol=1e-12)
 
+
+
+@pytest.mark.parametrize("width", [0.0, -2.0, float("nan"), float("inf")])
+def test_a_cold_hour_width_that_is_not_a_positive_number_of_hours_is_refused(width):
+    with pytest.raises(ValueError, match="cold_hour_width must be a positive number of hours"):
+        PolicyConfig(cold_hour_width=width)
