@@ -4,7 +4,8 @@
 draws from; the same call on logged rows gives a candidate policy's probabilities for off-policy evaluation.
 Campaigns whose objective has no trained head yet are served by the open head for when and how the push speaks
 (`PROXY_DIMENSIONS`) and explore around BAU for the rest; before any head exists, the cold-start policy explores
-around BAU in every dimension.
+around BAU in every dimension. Once a conversion head is trained, it chooses the coupon and the frequency of its
+campaigns while the open head keeps choosing when and how the push speaks (`OPEN_LED_OBJECTIVES`).
 """
 
 from __future__ import annotations
@@ -35,6 +36,19 @@ PROXY_DIMENSIONS = ("template", "hour", "weekday")
 and how the push speaks. A coupon or a second push raises opens, but whether it pays shows in orders, coupon
 costs and fatigue, which the open head cannot see: those dimensions keep the cold-start block around BAU until
 the objective's own head is trained."""
+
+OPEN_LED_OBJECTIVES = ("conversion",)
+"""Objectives whose own head chooses the coupon and the frequency while the open head keeps choosing
+`PROXY_DIMENSIONS`. A push converts only if it is opened, and when and how it speaks act on the conversion
+through the open: P(conversion) = P(open) x P(conversion | open), so in log-odds (small probabilities) the open
+head's option deltas are the conversion head's for those dimensions, learned from several times as many
+positives that need no 10-day window. In the 28-day run (seed 7), the World's oracle on the week of logged
+contexts after six training dates (three countries, days 15 and 20) put this policy's conversions per decision
+for conversion campaigns +0.03 pp over the conversion head's alone on average, from -0.02 pp (MLM, both days) to
++0.11 pp (MLA on day 20, whose conversion head had stopped at ten rounds), and their open rate +0.14 pp. Net
+revenue is left out: an opened push also gets its coupon used on orders that would have happened anyway, and
+the same swap lifted net revenue campaigns' open rate by 1.7 to 2.4 pp but lowered their net revenue in three
+of four cases."""
 
 
 @dataclass
@@ -67,15 +81,35 @@ class ServingPolicy:
 
     @staticmethod
     def dimensions(head: str, objective: str | None) -> tuple[str, ...]:
-        """The dimensions `head` chooses for a campaign of `objective`: all of them with the objective's own head,
+        """The dimensions `head` scores for a campaign of `objective`: all of them with the objective's own head,
         only `PROXY_DIMENSIONS` when the open head stands in for it."""
         if objective is None or OBJECTIVE_HEADS[objective] == head:
             return DIMENSIONS
         return PROXY_DIMENSIONS
 
+    def open_led(self, head: str, objective: str | None) -> bool:
+        """True when the open head's deltas replace `head`'s in `PROXY_DIMENSIONS` (see `OPEN_LED_OBJECTIVES`):
+        the objective's own probability head serves, and the model has an open head too."""
+        return (self.model is not None and objective in OPEN_LED_OBJECTIVES and head == OBJECTIVE_HEADS[objective]
+                and head != FALLBACK_HEAD and self.model.has(FALLBACK_HEAD)
+                and self.model.heads[head].is_probability and self.model.heads[FALLBACK_HEAD].is_probability)
+
+    def heads_used(self, objective: str) -> tuple[str, ...]:
+        """Every head whose scores choose a campaign's plan: the serving head, and the open head when it leads."""
+        head = self.head(objective)
+        if head is None:
+            return ()
+        return (head, FALLBACK_HEAD) if self.open_led(head, objective) else (head,)
+
     def scores(self, head: str, context: pd.DataFrame, options: Options, objective: str | None = None) -> Scores:
+        """`head`'s scores of the campaign's options; for an open-led objective, `PROXY_DIMENSIONS` carry the open
+        head's deltas (both heads are in log-odds, so the sum stays the objective's log-odds to first order)."""
         assert self.model is not None
-        return Scores.compute(self.model, head, context, options, dims=self.dimensions(head, objective))
+        scores = Scores.compute(self.model, head, context, options, dims=self.dimensions(head, objective))
+        if self.open_led(head, objective):
+            lead = Scores.compute(self.model, FALLBACK_HEAD, context, options, dims=PROXY_DIMENSIONS)
+            scores.deltas.update({d: lead.deltas[d] for d in PROXY_DIMENSIONS})
+        return scores
 
     def expected_cost(self, context: pd.DataFrame, options: Options, cost_share: float) -> np.ndarray:
         """(users x coupon options): P(redeemed) x the discount on the user's typical order

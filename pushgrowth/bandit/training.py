@@ -287,7 +287,7 @@ def _auc_rows(frame: pd.DataFrame) -> dict[str, tuple[pd.DataFrame, np.ndarray]]
 
 
 def _served_probability_heads(catalog: Catalog, challenger: ServingPolicy) -> set[str]:
-    served = {challenger.head(c.objective) for c in catalog.campaigns} - {None}
+    served = {h for c in catalog.campaigns for h in challenger.heads_used(c.objective)}
     return {h for h in served if challenger.model is not None and challenger.model.has(h)}
 
 

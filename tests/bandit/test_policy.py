@@ -24,7 +24,7 @@ from pushgrowth.bandit.policy import (
     model_policy,
     schedule_mask,
 )
-from pushgrowth.bandit.serving import REDEMPTION_PRIOR, ServingPolicy, bau_distribution
+from pushgrowth.bandit.serving import PROXY_DIMENSIONS, REDEMPTION_PRIOR, ServingPolicy, bau_distribution
 from pushgrowth.domain import ActionSpace, plan_send_offsets
 from tests.bandit.conftest import COUPON_CAMPAIGN, FAST, campaign, synthetic_context, synthetic_frame
 
@@ -616,6 +616,35 @@ def test_an_objective_without_its_head_is_served_by_the_open_head(options):
         if d not in ("coupon", "frequency"):
             np.testing.assert_array_equal(scores.deltas[d], full.deltas[d])
     assert np.abs(full.deltas["coupon"]).max() > 0.3  # the open head alone would pick coupons
+
+
+def test_a_conversion_campaign_speaks_when_the_open_head_says_and_pays_as_its_own_head_says(conversion_model, options):
+    spec = FeatureSpec(reference_order_value=165.0)
+    model = fit(synthetic_frame(3000, seed=26), spec, FAST, heads=("open", "conversion", "net_revenue"))
+    assert set(model.heads) == {"open", "conversion", "net_revenue"}
+    policy = ServingPolicy(model=model)
+    context = synthetic_context(20, seed=27)
+    mask = np.ones((20, *options.sizes[3:]), bool)
+    own = {h: Scores.compute(model, h, context, options) for h in model.heads}
+    _, scores = policy.distribution("conversion", context, options, mask)
+    assert scores.head == "conversion" and policy.heads_used("conversion") == ("conversion", "open")
+    np.testing.assert_array_equal(scores.base, own["conversion"].base)
+    for d in DIMENSIONS:
+        lead = "open" if d in PROXY_DIMENSIONS else "conversion"
+        np.testing.assert_array_equal(scores.deltas[d], own[lead].deltas[d], err_msg=d)
+    assert not np.allclose(own["open"].deltas["hour"], own["conversion"].deltas["hour"])  # the swap is visible
+    # net revenue keeps its own head everywhere (opens also redeem coupons on orders that would have happened)
+    _, money = policy.distribution("net_revenue", context, options, mask)
+    assert policy.heads_used("net_revenue") == ("net_revenue",)
+    for d in DIMENSIONS:
+        np.testing.assert_array_equal(money.deltas[d], own["net_revenue"].deltas[d], err_msg=d)
+    # without an open head, the conversion head chooses every dimension
+    alone = ServingPolicy(model=conversion_model)
+    assert alone.heads_used("conversion") == ("conversion",) and alone.heads_used("open") == ()
+    _, solo = alone.distribution("conversion", context, options, mask)
+    full = Scores.compute(conversion_model, "conversion", context, options)
+    for d in DIMENSIONS:
+        np.testing.assert_array_equal(solo.deltas[d], full.deltas[d], err_msg=d)
 
 
 def test_expected_cost_uses_the_prior_before_a_redemption_head(options):
