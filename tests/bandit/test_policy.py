@@ -169,7 +169,7 @@ def test_sampled_joint_actions_follow_the_distribution(kind):
 def test_cold_start_keeps_bau_with_one_minus_epsilon(options, cold_epsilon):
     n = 400
     mask, _ = situation(n, options, seed=7, busy=0.15)
-    dist = cold_start(options, mask, PolicyConfig(cold_epsilon=cold_epsilon))
+    dist = cold_start(options, mask, PolicyConfig(cold_epsilon=cold_epsilon, cold_hour_habit=0.0))
     b = options.bau
     for k, block in enumerate((dist.coupon, dist.template, dist.hour)):
         size = options.sizes[k]
@@ -427,30 +427,48 @@ def test_exploring_policies_centre_on_the_schedule_bau_would_send_when_its_day_i
 
 
 def test_cold_start_explores_the_hours_each_user_is_usually_active(options):
-    """Given the context, cold start keeps the BAU hour with 1 - cold_epsilon and spreads the rest half by
-    closeness to the user's usual active hour, half evenly; users without habits, and callers without context,
-    get an even spread."""
+    """Given the context, cold start keeps the BAU hour with 1 - cold_epsilon - cold_hour_habit, sends
+    cold_hour_habit and half of cold_epsilon by closeness to the user's usual active hour and the other half of
+    cold_epsilon evenly; users without habits, and callers without context, keep the BAU hour with
+    1 - cold_epsilon and get an even spread."""
     hours = np.asarray(options.space.hours)
     context = synthetic_context(4, seed=41)
     context["usual_active_hour"] = [float(hours[0]), float(hours[-1]), np.nan, float(hours[3])]
     context["session_hour_mean"] = [np.nan, np.nan, np.nan, np.nan]      # user 2: no habits at all
     mask = np.ones((4, *options.sizes[3:]), bool)
     config = PolicyConfig()
-    k, e = DIMENSIONS.index("hour"), config.cold_epsilon
+    k, e, a = DIMENSIONS.index("hour"), config.cold_epsilon, config.cold_hour_habit
+    assert a > 0
+    bau_hour = np.eye(options.sizes[k])[options.bau[k]]
     dist = cold_start(options, mask, config, context=context)
     np.testing.assert_allclose(dist.hour.sum(axis=1), 1.0)
-    explored = (dist.hour - (1 - e) * np.eye(options.sizes[k])[options.bau[k]]) / e
-    assert explored[0].argmax() == 0 and explored[1].argmax() == len(hours) - 1 and explored[3].argmax() == 3
-    assert explored[0, 0] > explored[0, -1] + 0.15                        # far hours are explored less ...
-    assert explored.min() >= 0.5 / len(hours) - 1e-12                     # ... but at least half as before
-    np.testing.assert_allclose(explored[2], 1 / len(hours))              # no habits: even
+    with_habits = [0, 1, 3]
+    explored = (dist.hour[with_habits] - (1 - e - a) * bau_hour) / (e + a)
+    assert (explored >= -1e-12).all()
+    assert explored[0].argmax() == 0 and explored[1].argmax() == len(hours) - 1 and explored[2].argmax() == 3
+    assert explored[0, 0] > explored[0, -1] + 0.3                         # far hours are explored less ...
+    assert dist.hour[with_habits].min() >= 0.5 * e / len(hours) - 1e-12  # ... but at least half as before
+    np.testing.assert_allclose(dist.hour[2], (1 - e) * bau_hour + e / len(hours))   # no habits: BAU and even
+    # without the habit share, the exploration alone leans half to the usual hours
+    lean = cold_start(options, mask, PolicyConfig(cold_hour_habit=0.0), context=context)
+    half = (lean.hour[with_habits] - (1 - e) * bau_hour) / e
+    assert half.min() >= 0.5 / len(hours) - 1e-12 and half[0].argmax() == 0
+    np.testing.assert_allclose(dist.hour[with_habits] - lean.hour[with_habits],
+                               a * (2 * half - 1 / len(hours) - bau_hour), atol=1e-12)
     even = cold_start(options, mask, config)                             # no context: even for everyone
     np.testing.assert_allclose(even.hour, cold_start(options, mask, PolicyConfig(cold_hour_width=None),
                                                      context=context).hour)
-    np.testing.assert_allclose(even.hour[0], (1 - e) * np.eye(len(hours))[options.bau[k]] + e / len(hours))
+    np.testing.assert_allclose(even.hour[0], (1 - e) * bau_hour + e / len(hours))
     # the serving policy passes the context, so logged and recomputed propensities agree
     served, _ = ServingPolicy().distribution("open", context, options, mask)
     np.testing.assert_array_equal(served.hour, dist.hour)
+
+
+@pytest.mark.parametrize("habit", [-0.1, 0.81, float("nan"), True])
+def test_a_cold_hour_habit_share_outside_what_cold_epsilon_leaves_is_refused(habit):
+    with pytest.raises(ValueError, match="cold_hour_habit must be a share between 0 and 1 - cold_epsilon"):
+        PolicyConfig(cold_hour_habit=habit)
+    assert PolicyConfig(cold_epsilon=0.1, cold_hour_habit=0.9).cold_hour_habit == 0.9
 
 
 def test_bau_plan_lowers_the_frequency_before_raising_it():

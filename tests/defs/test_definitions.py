@@ -46,8 +46,10 @@ def test_bandit_settings_default_to_the_library_configs_and_pass_every_override(
     from pushgrowth.defs.resources import BanditSettings
 
     assert BanditSettings().gate() == GateConfig() and BanditSettings().policy() == PolicyConfig()
-    policy_fields = ("temperature", "epsilon", "cold_epsilon", "cold_hour_width", "bau_prior")
+    policy_fields = ("temperature", "epsilon", "cold_epsilon", "cold_hour_width", "cold_hour_habit", "bau_prior")
     changed_policy = {name: getattr(PolicyConfig, name) * 2 + 1 for name in policy_fields}
+    changed_policy.update(cold_epsilon=0.3, cold_hour_habit=0.45)  # shares: both within [0, 1] together
+    assert all(changed_policy[name] != getattr(PolicyConfig, name) for name in policy_fields)
     assert BanditSettings(**changed_policy).policy() == PolicyConfig(**changed_policy)
     assert BanditSettings(cold_hour_width=None).policy().cold_hour_width is None
     gate_fields = [f.name for f in fields(GateConfig) if f.name != "rule"]
