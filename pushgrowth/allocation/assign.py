@@ -11,7 +11,8 @@ Order of work, each step the same for every group so that holdout, BAU and bandi
 3. The group, by a stable hash of (user, campaign, salt) with the campaign's shares.
 4. The plan: nothing for holdout; the BAU plan (moved to a free day when needed) for BAU; a draw from the
    serving policy, with its exact propensity, for the bandit. Budget pacing (see `pacing`) prices or thins
-   coupons so that each group's spend follows its even pace.
+   coupons so that each group's spend follows its even pace, and caps the bandit's draws at what is left of the
+   month (`pacing.cap_draws`).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ import pandas as pd
 
 from pushgrowth.allocation.groups import assign_groups
 from pushgrowth.hashing import unit_hash
-from pushgrowth.allocation.pacing import BudgetState, price_for_target, thin_coupons
+from pushgrowth.allocation.pacing import BudgetState, cap_draws, price_for_target, thin_coupons
 from pushgrowth.bandit.policy import (
     Distribution,
     Options,
@@ -271,6 +272,13 @@ def _decide_campaign(inputs: DayInputs, c: Campaign, rows: pd.DataFrame, context
                                                    mask[bandit], cost[bandit], state, user_ids[bandit],
                                                    context.iloc[bandit].reset_index(drop=True))
         drawn, propensity = dist.sample(_rng(date, inputs.country, c.id))
+        rows = np.arange(len(bandit))
+        keep = cap_draws(cost[bandit][rows, drawn["coupon"]], np.where(dist.coupon > 0, cost[bandit], 0.0).max(axis=1),
+                         state.remaining, unit_hash(user_ids[bandit], f"coupon-order|{date}|{c.id}"))
+        if not keep.all():  # the draws would spend more than is left: later users draw again without coupons
+            allowed = allowed & np.where(keep[:, None], True, values[None, :] == 0)
+            dist.coupon = _restrict(dist.coupon, allowed)
+            drawn, propensity = dist.sample(_rng(date, inputs.country, c.id))  # the same uniforms
         sendable = allowed.any(axis=1) & eligible(mask[bandit])
         for d in idx:
             idx[d][bandit] = np.where(sendable, drawn[d], -1)

@@ -11,6 +11,9 @@ comparison is "the same money, spent differently". For each group and day:
   an infinite price would not fit (exploration alone costs too much), coupons are switched off for the day;
 - BAU keeps its fixed coupon for users in a stable random order until the target is reached; the rest get the
   plan without a coupon (or no push, when the campaign has no coupon-free option).
+- The target bounds the bandit's *expected* spend; its draws are random, and a few users drawing costly coupons
+  can spend more than is left of the month (a small campaign on its last days). `cap_draws` makes the month's
+  budget a hard limit on what the drawn plans may cost, with exact propensities.
 
 Expected cost = P(redeemed) x the discount on the user's typical order x the marketplace's cost share, with
 P(redeemed) from the model's redemption head.
@@ -99,4 +102,36 @@ def thin_coupons(expected_cost: np.ndarray, target: float, order: np.ndarray) ->
     ranked = np.argsort(order, kind="stable")
     within = np.cumsum(cost[ranked]) <= target + 1e-9
     keep[ranked] = within | (cost[ranked] <= 0)
+    return keep
+
+
+def cap_draws(drawn_cost: np.ndarray, max_cost: np.ndarray, remaining: float, order: np.ndarray) -> np.ndarray:
+    """Which users may keep a coupon so that the drawn plans never cost more than `remaining`.
+
+    Users are taken in `order`; a user keeps the plan drawn while what is left covers the costliest coupon the
+    user could have drawn (`max_cost`); the others must draw again without coupons. A user's permission depends
+    only on the draws of users before them, never on their own, so the probability of the plan they end up with
+    (drawn from the block the permission allows) is an exact propensity. Users who could not draw a paid coupon
+    keep their plan. When the costliest coupons of everyone fit, everyone keeps it.
+    """
+    cost = np.asarray(drawn_cost, dtype=np.float64)
+    top = np.asarray(max_cost, dtype=np.float64)
+    keep = np.ones(len(cost), dtype=bool)
+    if not len(cost) or top.sum() <= remaining + 1e-9:
+        return keep
+    ranked = np.argsort(order, kind="stable")
+    c, m = cost[ranked], top[ranked]
+    before = np.concatenate([[0.0], np.cumsum(c)[:-1]])
+    short = (m > 0) & (remaining - before < m - 1e-9)
+    if not short.any():
+        return keep
+    first = int(np.argmax(short))
+    spent = float(before[first])
+    for j in range(first, len(c)):   # from the first user the rest no longer covers: in order, one by one
+        if m[j] <= 0:
+            continue
+        if remaining - spent >= m[j] - 1e-9:
+            spent += c[j]
+        else:
+            keep[ranked[j]] = False
     return keep

@@ -9,6 +9,7 @@ compared with the serving policy's own distribution, which is what "exact propen
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 
 import numpy as np
@@ -493,6 +494,33 @@ def test_tight_budget_logs_the_price_and_masks_its_propensities_came_from(tight,
     serving policy (and off-policy evaluation) reproduces it from the decision row alone."""
     inputs, result = tight(policy, share)
     assert assert_bandit_propensities(inputs, result.decisions) > 0
+
+
+@pytest.mark.parametrize("policy", ["cold", "model"])
+@pytest.mark.parametrize("share", [1.0, 0.6])
+def test_on_the_last_day_of_the_month_drawn_plans_never_spend_more_than_is_left(generous, policy, share):
+    """With one day left, the day's target is all that remains of the month: pacing holds the bandit's expected
+    spend to it, and the cap holds what the drawn plans cost to it too, whatever the draws."""
+    inputs, result = generous[policy]
+    spend = result.pacing.set_index(["campaign_id", "group"])["projected_spend"]
+    budgets = dict(inputs.budgets)
+    for key, value in spend.items():
+        if value > 0:
+            budgets[key] = dataclasses.replace(budgets[key], budget=share * float(value), committed=0.0,
+                                               outstanding=0.0, days_left=1)
+    last = DayInputs(inputs.date, inputs.country, inputs.catalog, inputs.audiences, inputs.context,
+                     inputs.scheduled, budgets, inputs.policy, inputs.salt)
+    d = assign(last).decisions
+    drawn = d.groupby(["campaign_id", "group"])["expected_cost"].sum()
+    close = 0
+    for key, cost in drawn.items():
+        if key not in budgets:
+            continue
+        left = budgets[key].remaining
+        assert cost <= left + 1e-9, f"{key}: drawn plans cost {cost:.2f} with {left:.2f} left"
+        close += bool(left > 0 and cost > 0.5 * left)
+    assert close >= 3, "the budgets of this test must bind"
+    assert assert_bandit_propensities(last, d) > 100
 
 
 def test_tighter_budget_never_lowers_the_price(generous, tight):

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from pushgrowth.allocation.pacing import (
     BudgetState,
+    cap_draws,
     days_left_in_month,
     group_budgets,
     price_for_target,
@@ -233,3 +234,45 @@ def test_thin_coupons_follows_the_given_order_not_the_row_order():
     np.testing.assert_array_equal(thin_coupons(np.array([5.0, 50.0, 5.0]), 20.0, np.array([0.1, 0.2, 0.3])),
                                   [True, False, False])
     assert thin_coupons(np.array([]), 10.0, np.array([])).shape == (0,)
+
+
+# --- capping the bandit's draws ------------------------------------------------------------------------------------
+
+@settings(max_examples=300, deadline=None)
+@given(data=st.data(), n=st.integers(0, 60), remaining=st.floats(0, 300), seed=st.integers(0, 2**32 - 1))
+def test_cap_draws_never_lets_the_drawn_plans_cost_more_than_remains(data, n, remaining, seed):
+    rng = np.random.default_rng(seed)
+    top = np.where(rng.random(n) < 0.2, 0.0, rng.uniform(1, 40, n))
+    drawn = np.where(rng.random(n) < data.draw(st.floats(0, 1)), top * rng.random(n), 0.0)
+    order = rng.random(n)
+    keep = cap_draws(drawn, top, remaining, order)
+    assert keep.dtype == bool and keep.shape == (n,)
+    # the worst case: every user who may keep a coupon had drawn the costliest one
+    ranked = np.argsort(order, kind="stable")
+    spent = 0.0
+    for j in ranked:
+        if keep[j] and top[j] > 0:
+            assert spent + top[j] <= remaining + 1e-6, "a kept user's costliest coupon would not have fitted"
+            spent += drawn[j]
+        elif not keep[j]:
+            assert spent + top[j] > remaining - 1e-6, "a user was cut while their costliest coupon still fitted"
+    assert drawn[keep].sum() <= remaining + 1e-6
+    assert keep[top <= 0].all()
+
+
+def test_cap_draws_depends_on_earlier_users_draws_not_on_a_users_own():
+    top = np.array([10.0, 10.0, 10.0, 10.0])
+    order = np.array([0.1, 0.2, 0.3, 0.4])
+    # 25 left: the first two fit whatever they draw; a later user is cut once more than 15 has been spent
+    np.testing.assert_array_equal(cap_draws(np.array([0.0, 0.0, 10.0, 10.0]), top, 25.0, order), [True] * 4)
+    np.testing.assert_array_equal(cap_draws(np.array([10.0, 0.0, 10.0, 0.0]), top, 25.0, order),
+                                  [True, True, True, False])
+    np.testing.assert_array_equal(cap_draws(np.array([10.0, 10.0, 0.0, 0.0]), top, 25.0, order),
+                                  [True, True, False, False])
+    # a user's own draw never decides their fate: the same earlier draws, a different own draw
+    assert cap_draws(np.array([10.0, 10.0, 10.0, 0.0]), top, 25.0, order)[2] == \
+        cap_draws(np.array([10.0, 10.0, 0.0, 0.0]), top, 25.0, order)[2]
+    np.testing.assert_array_equal(cap_draws(np.array([10.0] * 4), top, 40.0, order), [True] * 4)
+    np.testing.assert_array_equal(cap_draws(np.array([0.0, 5.0]), np.array([0.0, 10.0]), 0.0, order[:2]),
+                                  [True, False])
+    assert cap_draws(np.array([]), np.array([]), 5.0, np.array([])).shape == (0,)
