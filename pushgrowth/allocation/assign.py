@@ -272,9 +272,10 @@ def _decide_campaign(inputs: DayInputs, c: Campaign, rows: pd.DataFrame, context
                                                    mask[bandit], cost[bandit], state, user_ids[bandit],
                                                    context.iloc[bandit].reset_index(drop=True))
         drawn, propensity = dist.sample(_rng(date, inputs.country, c.id))
-        rows = np.arange(len(bandit))
-        keep = cap_draws(cost[bandit][rows, drawn["coupon"]], np.where(dist.coupon > 0, cost[bandit], 0.0).max(axis=1),
-                         state.remaining, unit_hash(user_ids[bandit], f"coupon-order|{date}|{c.id}"))
+        bandit_cost = cost[bandit]
+        keep = cap_draws(bandit_cost[np.arange(len(bandit)), drawn["coupon"]],
+                         np.where(dist.coupon > 0, bandit_cost, 0.0).max(axis=1), state.remaining,
+                         unit_hash(user_ids[bandit], f"coupon-order|{date}|{c.id}"))
         if not keep.all():  # the draws would spend more than is left: later users draw again without coupons
             allowed = allowed & np.where(keep[:, None], True, values[None, :] == 0)
             dist.coupon = _restrict(dist.coupon, allowed)
