@@ -325,7 +325,7 @@ def _paced_distribution(inputs: DayInputs, c: Campaign, options: Options, scores
 
         price = price_for_target(spend, state.target, max_price=MAX_PRICE)
         price = price if np.isfinite(price) else MAX_PRICE
-        dist = model_policy(scores, options, mask, config, price, cost)
+        dist = model_policy(scores, options, mask, config, price, cost, context=context)
     if float((dist.coupon * cost).sum()) <= state.target + 1e-9:
         return dist, price, allowed
     # even the highest price (or cold start) spends too much: coupons for a stable random share of users only

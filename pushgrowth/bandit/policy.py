@@ -29,7 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from pushgrowth.bandit.features import DIMENSIONS, Context, habits, hour_gap
+from pushgrowth.bandit.features import DIMENSIONS, Context, habits, hour_gap, weekday_affinity
 from pushgrowth.bandit.model import RewardModel
 from pushgrowth.domain import PLAN_DAYS, WEEKDAYS, ActionSpace, plan_send_offsets
 
@@ -69,6 +69,16 @@ class PolicyConfig:
     bau_prior: float = 0.1
     """Bonus of the BAU option in every block, in units of the head's scale: the model must beat the team's
     default by this much before the policy prefers something else."""
+    weekday_habit: float = 1.0
+    """Prior of the model policy's weekday block, in log-odds (probability heads only): each anchor weekday gets
+    `weekday_habit * log(weekday_affinity)`, the user's activity on that kind of day (weekend or weekday) relative
+    to an even spread (`features.weekday_affinity`, clipped to 0.05..5; 0 without habits). The reward model
+    barely learns the weekday from a small country's log (its deltas were about +-0.002 log-odds in the 28-day
+    run's MLA against a true +-0.4), and users open more on the kind of day they use the app. On the week after
+    a training date of the 28-day run (seed 7, the World's oracle on 8,000 logged contexts each), it lifted the
+    model policy's open rate over BAU from +1.33 to +1.51 pp (MLA, day 14), +1.20 to +1.35 (MLA, day 20), +1.01
+    to +1.13 (MLB, day 14) and +1.25 to +1.52 pp (MLM, day 20); 0.5 gave about two thirds of that, 1.5 little
+    more. It is part of the policy, so propensities stay exact; 0 turns it off."""
     value_samples: int = 32
     """Monte Carlo draws per row to compute a policy's expected reward on log-odds heads."""
 
@@ -77,6 +87,9 @@ class PolicyConfig:
         if width is not None and (isinstance(width, bool) or not np.isfinite(width) or width <= 0):
             raise ValueError(f"PolicyConfig.cold_hour_width must be a positive number of hours (or None for an "
                              f"even spread), got {width!r}")
+        if isinstance(self.weekday_habit, bool) or not (np.isfinite(self.weekday_habit) and self.weekday_habit >= 0):
+            raise ValueError(f"PolicyConfig.weekday_habit must be a non-negative number of log-odds (0: off), got "
+                             f"{self.weekday_habit!r}")
         habit, e = self.cold_hour_habit, self.cold_epsilon
         if isinstance(habit, bool) or not (np.isfinite(habit) and 0 <= habit <= 1 - e):
             raise ValueError(f"PolicyConfig.cold_hour_habit must be a share between 0 and 1 - cold_epsilon "
@@ -329,7 +342,8 @@ def _schedule(q_weekday: np.ndarray, q_frequency: np.ndarray, mask: np.ndarray) 
 
 
 def block(scores: Scores, options: Options, dimension: str, config: PolicyConfig, cost_price: float = 0.0,
-          expected_cost: np.ndarray | None = None, reference: np.ndarray | None = None) -> np.ndarray:
+          expected_cost: np.ndarray | None = None, reference: np.ndarray | None = None,
+          prior: np.ndarray | None = None) -> np.ndarray:
     """One dimension's preference distribution under the model policy (before eligibility); see `model_policy`.
 
     `reference` is each user's BAU option for the cold block of a dimension the model is silent on (default:
@@ -337,7 +351,8 @@ def block(scores: Scores, options: Options, dimension: str, config: PolicyConfig
     (`bau_schedule`). The `bau_prior` stays on the campaign's own option: where it is taken, the model's scores
     choose among the free days (centring the prior on the moved day too cost the 40,000-user demo's MLA model
     a fifth of its open gain in the oracle's eyes). Budget pacing prices coupons through this same function, so
-    the spend it targets is the spend drawn.
+    the spend it targets is the spend drawn. `prior` (users x options, in the head's raw units) is added to the
+    model's scores (see `habit_priors`); a user's block is cold only where both are flat.
     """
     k = DIMENSIONS.index(dimension)
     delta = scores.deltas[dimension]
@@ -347,9 +362,12 @@ def block(scores: Scores, options: Options, dimension: str, config: PolicyConfig
     if cost_price and expected_cost is not None:
         score = score - cost_price * expected_cost
     score[:, options.bau[k]] += config.bau_prior * scores.scale
+    silent = np.ptp(delta, axis=1) <= 1e-12
+    if prior is not None:
+        score = score + prior
+        silent &= np.ptp(prior, axis=1) <= 1e-12
     t = config.temperature * scores.scale
     learned = _mix(_softmax(score, t), config.epsilon)
-    silent = np.ptp(delta, axis=1) <= 1e-12
     cold = _one_hot(n, options.sizes[k], reference, config.cold_epsilon)
     if cost_price and expected_cost is not None:  # the price tilts the cold block too, or pacing could not act
         tilt = np.exp(-(cost_price * expected_cost - (cost_price * expected_cost).min(axis=1, keepdims=True)) / t)
@@ -392,19 +410,39 @@ def usual_hour_weights(context: Context, hours: tuple[int, ...], width: float) -
     return w / w.sum(axis=1, keepdims=True), known
 
 
+def habit_priors(scores: Scores, options: Options, config: PolicyConfig,
+                 context: Context | None) -> dict[str, np.ndarray]:
+    """The model policy's priors from the users' habits, per dimension (see `PolicyConfig.weekday_habit`): none
+    without a context, for a head not in log-odds, or for a user without habits (a row of zeros)."""
+    if context is None or not scores.is_probability or not config.weekday_habit:
+        return {}
+    n = len(scores.base)
+    affinity = np.column_stack([weekday_affinity(context, np.full(n, float(w))) for w in options.space.weekdays])
+    known = np.isfinite(affinity)
+    prior = np.log(np.clip(np.where(known, affinity, 1.0), WEEKDAY_AFFINITY_CLIP[0], WEEKDAY_AFFINITY_CLIP[1]))
+    return {"weekday": config.weekday_habit * prior}
+
+
+WEEKDAY_AFFINITY_CLIP = (0.05, 5.0)
+"""Bounds of the weekday affinity before its log: a user with no weekend sessions at all gets -3 log-odds on
+weekends (times `weekday_habit`), not minus infinity; the epsilon floor keeps every day possible."""
+
+
 def model_policy(scores: Scores, options: Options, mask: np.ndarray, config: PolicyConfig = PolicyConfig(),
                  cost_price: float = 0.0, expected_cost: np.ndarray | None = None,
-                 coupon_allowed: np.ndarray | None = None) -> Distribution:
+                 coupon_allowed: np.ndarray | None = None, context: Context | None = None) -> Distribution:
     """Softmax of the model's additive scores per block, priced coupons, epsilon floor, eligibility applied.
 
-    BAU options get `bau_prior` on top of their score. A dimension the model has no opinion on for a user (all
-    its options score the same: no tree uses it yet) keeps the cold-start block: exploring around BAU, not
+    BAU options get `bau_prior` on top of their score; given the users' `context`, the weekday block also gets
+    the habit prior (`habit_priors`). A dimension the model has no opinion on for a user (all its options score
+    the same: no tree uses it yet) and no prior either keeps the cold-start block: exploring around BAU, not
     uniformly, until data says something about it.
     """
     weekday, frequency = bau_schedule(options, mask)
     reference = {"weekday": weekday, "frequency": frequency}
+    priors = habit_priors(scores, options, config, context)
     q = {d: block(scores, options, d, config, cost_price if d == "coupon" else 0.0,
-                  expected_cost if d == "coupon" else None, reference.get(d)) for d in DIMENSIONS}
+                  expected_cost if d == "coupon" else None, reference.get(d), priors.get(d)) for d in DIMENSIONS}
     return Distribution(_restrict(q["coupon"], coupon_allowed), q["template"], q["hour"],
                         _schedule(q["weekday"], q["frequency"], mask), "bandit")
 

@@ -140,7 +140,8 @@ class ServingPolicy:
         if head is None:
             return cold_start(options, mask, self.config, coupon_allowed, context), None
         scores = self.scores(head, context, options, objective)
-        return model_policy(scores, options, mask, self.config, cost_price, expected_cost, coupon_allowed), scores
+        return model_policy(scores, options, mask, self.config, cost_price, expected_cost, coupon_allowed,
+                            context), scores
 
 
 def bau_distribution(options: Options, mask: np.ndarray, coupon_allowed: np.ndarray | None = None) -> Distribution:

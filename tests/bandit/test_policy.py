@@ -21,6 +21,7 @@ from pushgrowth.bandit.policy import (
     cold_start,
     eligible,
     free_days_from_schedule,
+    habit_priors,
     model_policy,
     schedule_mask,
 )
@@ -33,7 +34,7 @@ TINY = ActionSpace(value_proposition="free_shipping", coupon_kind="amount", coup
                    templates=(("a", "urgency"), ("b", "benefit")), hours=(9, 20), weekdays=(1, 4, 6),
                    frequencies=(1, 2))
 TINY_OPTIONS = Options.of(TINY, 10.0, "b", 20, "fri", 1)
-KINDS = ("cold_start", "model_policy", "bau")
+KINDS = ("cold_start", "model_policy", "model_policy_habits", "bau")
 
 
 def random_scores(n: int, options: Options, seed: int, is_probability: bool = True, scale: float = 1.0,
@@ -64,7 +65,18 @@ def build(kind: str, options: Options, mask: np.ndarray, allowed: np.ndarray | N
         return cold_start(options, mask, config, allowed)
     if kind == "model_policy":
         return model_policy(random_scores(len(mask), options, seed), options, mask, config, coupon_allowed=allowed)
+    if kind == "model_policy_habits":
+        return model_policy(random_scores(len(mask), options, seed), options, mask, config, coupon_allowed=allowed,
+                            context=weekend_context(len(mask), seed))
     return bau_distribution(options, mask, allowed)
+
+
+def weekend_context(n: int, seed: int) -> pd.DataFrame:
+    """Users' weekend activity shares from 0 to 1, a tenth without any (no habits)."""
+    rng = np.random.default_rng([seed, 12])
+    share = rng.uniform(0, 1, n)
+    return pd.DataFrame({"weekend_activity_share": np.where(rng.random(n) < 0.1, np.nan, share),
+                         "share_sessions_weekend": np.nan})
 
 
 def joint(dist: Distribution) -> np.ndarray:
@@ -103,7 +115,7 @@ def test_blocks_sum_to_one_or_zero_and_masked_options_have_probability_zero(kind
         assert (block >= 0).all() and (block <= 1 + 1e-12).all()
 
 
-@pytest.mark.parametrize("kind", ["cold_start", "model_policy"])
+@pytest.mark.parametrize("kind", ["cold_start", "model_policy", "model_policy_habits"])
 def test_a_block_with_nothing_allowed_is_all_zero(kind):
     no_zero = Options.of(ActionSpace("free_shipping", "amount", (10.0, 20.0), (("a", "urgency"),), (9,), (4,),
                                      (1,)), 10.0, "a", 9, 4, 1)
@@ -462,6 +474,84 @@ def test_cold_start_explores_the_hours_each_user_is_usually_active(options):
     # the serving policy passes the context, so logged and recomputed propensities agree
     served, _ = ServingPolicy().distribution("open", context, options, mask)
     np.testing.assert_array_equal(served.hour, dist.hour)
+
+
+def test_the_weekday_habit_prior_leans_each_user_to_the_kind_of_day_they_use_the_app(options):
+    """The model policy's weekday block adds weekday_habit * log(weekday affinity) to the model's scores: a
+    weekend user's schedules move to weekend anchors, a weekday user's away from them, a user without habits
+    keeps what the model alone gives, and so do heads not in log-odds and a prior of 0."""
+    weekdays = np.asarray(options.space.weekdays)
+    weekend = weekdays >= 5
+    assert weekend.any() and (~weekend).any()
+    n = 3
+    context = pd.DataFrame({"weekend_activity_share": [0.8, 0.05, np.nan], "share_sessions_weekend": np.nan})
+    mask = np.ones((n, *options.sizes[3:]), bool)
+    scores = random_scores(n, options, seed=30, spread=0.3)
+    config = PolicyConfig()
+    prior = habit_priors(scores, options, config, context)["weekday"]
+    np.testing.assert_allclose(prior[0], np.where(weekend, np.log(0.8 / (2 / 7)), np.log(0.2 / (5 / 7))))
+    np.testing.assert_allclose(prior[1], np.where(weekend, np.log(0.05 / (2 / 7)), np.log(0.95 / (5 / 7))))
+    np.testing.assert_array_equal(prior[2], 0.0)
+    plain = model_policy(scores, options, mask, config)
+    leaning = model_policy(scores, options, mask, config, context=context)
+    weekend_mass = lambda d: d.schedule.sum(axis=2)[:, weekend].sum(axis=1)  # noqa: E731
+    assert weekend_mass(leaning)[0] > weekend_mass(plain)[0] + 0.2
+    assert weekend_mass(leaning)[1] < weekend_mass(plain)[1] - 0.05
+    np.testing.assert_allclose(leaning.schedule[2], plain.schedule[2], rtol=1e-12)
+    for block in ("coupon", "template", "hour"):                    # only the weekday block moves
+        np.testing.assert_array_equal(getattr(leaning, block), getattr(plain, block))
+    # exactly the softmax of score + prior
+    k = DIMENSIONS.index("weekday")
+    score = scores.deltas["weekday"].copy()
+    score[:, options.bau[k]] += config.bau_prior
+    e = np.exp((score + prior) / config.temperature)
+    q = (1 - config.epsilon) * e / e.sum(1, keepdims=True) + config.epsilon / len(weekdays)
+    q_f = model_policy(scores, options, mask, config).schedule.sum(axis=1)   # the frequency block is untouched
+    outer = q[:, :, None] * q_f[:, None, :]
+    np.testing.assert_allclose(leaning.schedule, outer / outer.sum((1, 2), keepdims=True), rtol=1e-10)
+    # off: a prior of 0, a money head, or no context
+    off = model_policy(scores, options, mask, PolicyConfig(weekday_habit=0.0), context=context)
+    np.testing.assert_array_equal(off.schedule, model_policy(scores, options, mask, PolicyConfig(weekday_habit=0.0)
+                                                             ).schedule)
+    money = random_scores(n, options, seed=30, is_probability=False)
+    assert habit_priors(money, options, config, context) == {}
+    assert habit_priors(scores, options, config, None) == {}
+
+
+def test_a_model_silent_on_the_weekday_follows_the_habit_prior_where_there_is_one(options):
+    """A user whose weekday scores are flat keeps the cold-start block only without habits: with them, the
+    prior alone chooses (a weekday affinity is something to go on, as a model's score is)."""
+    n = 2
+    scores = random_scores(n, options, seed=31)
+    scores.deltas["weekday"][:] = 0.0
+    context = pd.DataFrame({"weekend_activity_share": [0.9, np.nan], "share_sessions_weekend": np.nan})
+    mask = np.ones((n, *options.sizes[3:]), bool)
+    config = PolicyConfig()
+    dist = model_policy(scores, options, mask, config, context=context)
+    cold = cold_start(options, mask, config)
+    np.testing.assert_allclose(dist.schedule[1], model_policy(scores, options, mask, config).schedule[1])
+    weekend = np.asarray(options.space.weekdays) >= 5
+    assert dist.schedule[0].sum(axis=1)[weekend].sum() > cold.schedule[0].sum(axis=1)[weekend].sum() + 0.3
+
+
+def test_the_serving_policy_and_assignments_apply_the_same_weekday_prior(conversion_model, options):
+    """The serving policy passes the users' context, so the weekday prior is in the propensities that off-policy
+    evaluation and `pushgrowth trace` recompute, as in the ones assignments log."""
+    context = synthetic_context(40, seed=42).assign(value_proposition=options.space.value_proposition)
+    context["weekend_activity_share"] = np.linspace(0, 1, 40)
+    mask = np.ones((40, *options.sizes[3:]), bool)
+    policy = ServingPolicy(model=conversion_model)
+    served, scores = policy.distribution("conversion", context, options, mask)
+    assert scores is not None and scores.is_probability
+    np.testing.assert_allclose(served.schedule, model_policy(scores, options, mask, policy.config,
+                                                             context=context).schedule, rtol=1e-12)
+    assert not np.allclose(served.schedule, model_policy(scores, options, mask, policy.config).schedule)
+
+
+@pytest.mark.parametrize("kappa", [-0.5, float("nan"), float("inf"), True])
+def test_a_weekday_habit_that_is_not_a_non_negative_number_is_refused(kappa):
+    with pytest.raises(ValueError, match="weekday_habit must be a non-negative number"):
+        PolicyConfig(weekday_habit=kappa)
 
 
 @pytest.mark.parametrize("habit", [-0.1, 0.81, float("nan"), True])

@@ -46,7 +46,8 @@ def test_bandit_settings_default_to_the_library_configs_and_pass_every_override(
     from pushgrowth.defs.resources import BanditSettings
 
     assert BanditSettings().gate() == GateConfig() and BanditSettings().policy() == PolicyConfig()
-    policy_fields = ("temperature", "epsilon", "cold_epsilon", "cold_hour_width", "cold_hour_habit", "bau_prior")
+    policy_fields = ("temperature", "epsilon", "cold_epsilon", "cold_hour_width", "cold_hour_habit", "weekday_habit",
+                     "bau_prior")
     changed_policy = {name: getattr(PolicyConfig, name) * 2 + 1 for name in policy_fields}
     changed_policy.update(cold_epsilon=0.3, cold_hour_habit=0.45)  # shares: both within [0, 1] together
     assert all(changed_policy[name] != getattr(PolicyConfig, name) for name in policy_fields)
