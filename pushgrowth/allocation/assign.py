@@ -41,15 +41,13 @@ from pushgrowth.bandit.policy import (
     schedule_mask,
 )
 from pushgrowth.bandit.features import expected_discount
-from pushgrowth.bandit.serving import ServingPolicy
+from pushgrowth.bandit.serving import TAKE_RATE, ServingPolicy
 from pushgrowth.campaigns import Campaign, Catalog
 from pushgrowth.domain import PLAN_DAYS
 from pushgrowth.plans import expand_plans, trace_ids
 
 MAX_PRICE = 1e9
 """The coupon price used when no finite price meets the target: only exploration's share of coupons is left."""
-TAKE_RATE = 0.13
-"""The marketplace's margin on GMV, as in dbt's `take_rate` var: the value of an order to the marketplace."""
 DECISION_COLUMNS = [
     "trace_id", "country", "date", "user_id", "campaign_id", "group", "objective", "value_proposition",
     "coupon_kind", "coupon_value", "coupon_cap", "template_id", "tone", "send_hour", "send_weekday", "frequency",

@@ -24,7 +24,7 @@ the blocks' probabilities: exact, and logged with every decision.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -103,6 +103,9 @@ class Options:
     space: ActionSpace
     bau: tuple[int, int, int, int, int]
     """Indices of the BAU coupon, template, hour, weekday and frequency."""
+    cost_share: float = 1.0
+    """The marketplace's share of a coupon's discount (the campaign's `coupon.cost_share`): what a redeemed
+    coupon costs it."""
 
     @classmethod
     def of(cls, space: ActionSpace, coupon: float, template_id: str, hour: int, weekday: int | str,
@@ -119,7 +122,8 @@ class Options:
     @classmethod
     def of_campaign(cls, campaign) -> Options:
         b = campaign.bau
-        return cls.of(campaign.action_space(), b.coupon, b.template, b.hour, b.weekday, b.frequency)
+        options = cls.of(campaign.action_space(), b.coupon, b.template, b.hour, b.weekday, b.frequency)
+        return replace(options, cost_share=float(campaign.coupon.cost_share))
 
     @property
     def sizes(self) -> tuple[int, ...]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -25,7 +26,13 @@ from pushgrowth.bandit.policy import (
     model_policy,
     schedule_mask,
 )
-from pushgrowth.bandit.serving import PROXY_DIMENSIONS, REDEMPTION_PRIOR, ServingPolicy, bau_distribution
+from pushgrowth.bandit.serving import (
+    PROXY_DIMENSIONS,
+    REDEMPTION_PRIOR,
+    TAKE_RATE,
+    ServingPolicy,
+    bau_distribution,
+)
 from pushgrowth.domain import ActionSpace, plan_send_offsets
 from tests.bandit.conftest import COUPON_CAMPAIGN, FAST, campaign, synthetic_context, synthetic_frame
 
@@ -741,11 +748,13 @@ def test_a_conversion_campaign_speaks_when_the_open_head_says_and_pays_as_its_ow
         lead = "open" if d in PROXY_DIMENSIONS else "conversion"
         np.testing.assert_array_equal(scores.deltas[d], own[lead].deltas[d], err_msg=d)
     assert not np.allclose(own["open"].deltas["hour"], own["conversion"].deltas["hour"])  # the swap is visible
-    # net revenue keeps its own head everywhere (opens also redeem coupons on orders that would have happened)
+    # net revenue keeps its own head for when and how (opens also redeem coupons on orders that would have
+    # happened); its coupons are priced by what they earn and cost
     _, money = policy.distribution("net_revenue", context, options, mask)
-    assert policy.heads_used("net_revenue") == ("net_revenue",)
+    assert policy.heads_used("net_revenue") == ("net_revenue", "conversion")
     for d in DIMENSIONS:
-        np.testing.assert_array_equal(money.deltas[d], own["net_revenue"].deltas[d], err_msg=d)
+        expected = policy.coupon_margin(context, options) if d == "coupon" else own["net_revenue"].deltas[d]
+        np.testing.assert_array_equal(money.deltas[d], expected, err_msg=d)
     # without an open head, the conversion head chooses every dimension
     alone = ServingPolicy(model=conversion_model)
     assert alone.heads_used("conversion") == ("conversion",) and alone.heads_used("open") == ()
@@ -753,6 +762,53 @@ def test_a_conversion_campaign_speaks_when_the_open_head_says_and_pays_as_its_ow
     full = Scores.compute(conversion_model, "conversion", context, options)
     for d in DIMENSIONS:
         np.testing.assert_array_equal(solo.deltas[d], full.deltas[d], err_msg=d)
+
+
+def test_net_revenue_coupons_are_priced_by_what_they_earn_minus_what_they_cost(options):
+    """A net revenue campaign's coupon block is TAKE_RATE x the user's typical order x the conversion head's rise
+    in P(conversion), minus the expected cost at the campaign's cost share, relative to the BAU coupon: computed
+    here from the heads' plain predictions of whole plans."""
+    spec = FeatureSpec(reference_order_value=165.0)
+    model = fit(synthetic_frame(3000, seed=28), spec, FAST, heads=("conversion", "net_revenue", "redemption"))
+    assert set(model.heads) == {"conversion", "net_revenue", "redemption"}
+    n = 30
+    context = synthetic_context(n, seed=29).assign(value_proposition=options.space.value_proposition)
+    policy = ServingPolicy(model=model)
+    assert options.cost_share == campaign(COUPON_CAMPAIGN).coupon.cost_share
+    values = np.asarray(options.space.coupon_values)
+    plan = {}
+    for k in range(len(values)):
+        idx = options.reference(n)
+        idx["coupon"] = np.full(n, k)
+        actions = options.actions(idx)
+        pred = model.predict(context, actions)
+        discount = expected_discount(actions["coupon_kind"].to_numpy(object), actions["coupon_value"].to_numpy(),
+                                     actions["coupon_cap"].to_numpy(), model.spec.order_value(context))
+        plan[k] = (TAKE_RATE * model.spec.order_value(context) * pred["conversion"].to_numpy()
+                   - pred["redemption"].to_numpy() * discount * options.cost_share)
+    value = np.column_stack([plan[k] for k in range(len(values))])
+    expected = value - value[:, [options.bau[0]]]
+    np.testing.assert_allclose(policy.coupon_margin(context, options), expected, rtol=1e-6, atol=1e-9)
+    mask = np.ones((n, *options.sizes[3:]), bool)
+    _, scores = policy.distribution("net_revenue", context, options, mask)
+    np.testing.assert_array_equal(scores.deltas["coupon"], policy.coupon_margin(context, options))
+    # the marketplace pays its share only: a campaign whose partner pays half costs it half
+    half = replace(options, cost_share=options.cost_share / 2)
+    np.testing.assert_allclose(policy.expected_cost(context, half, half.cost_share),
+                               policy.expected_cost(context, options, options.cost_share) / 2)
+    # before the conversion head, a coupon is all cost: the cheapest coupon is the best
+    no_conversion = ServingPolicy(model=fit(synthetic_frame(3000, seed=28), spec, FAST,
+                                            heads=("net_revenue", "redemption")))
+    margin = no_conversion.coupon_margin(context, options)
+    cost = no_conversion.expected_cost(context, options, options.cost_share)
+    np.testing.assert_allclose(margin, -(cost - cost[:, [options.bau[0]]]))
+    assert (margin.argmax(axis=1) == int(np.argmin(values))).all()
+    assert no_conversion.heads_used("net_revenue") == ("net_revenue",)
+    assert policy.heads_used("net_revenue") == ("net_revenue", "conversion")
+    # other objectives' coupons stay their own head's
+    _, conv = policy.distribution("conversion", context, options, mask)
+    np.testing.assert_array_equal(conv.deltas["coupon"],
+                                  Scores.compute(model, "conversion", context, options).deltas["coupon"])
 
 
 def test_expected_cost_uses_the_prior_before_a_redemption_head(options):
