@@ -36,7 +36,7 @@ PRICED_COUPON_OBJECTIVES = ("net_revenue",)
 """Objectives whose coupon block is scored as what a coupon is expected to earn minus what it is expected to cost
 (`ServingPolicy.coupon_margin`), not by the objective's own head. The net revenue head learns the user's whole
 window, organic orders included, whose noise (a standard deviation about six times the mean) hides a coupon's
-cost: it kept BAU's coupons in about three plans in four, and the World's oracle values BAU's plan with its
+cost: the bandit sent coupons in about two plans in three, and the World's oracle values BAU's plan with its
 coupon removed above BAU's own on net revenue campaigns (demo, 6,000 decisions a country: +0.052 USD a decision
 in MLA, +0.079 in MLB, +0.046 in MLM; every larger coupon worse). The cost is known (the redemption head, the
 discount on the user's typical order, the marketplace's share); the gain, more orders, is the conversion head's
