@@ -94,12 +94,12 @@ def _pct(value) -> str:
     return "–" if value is None else f"{100 * value:.2f}%"
 
 
-def _ci(interval: dict | None, scale: float = 1.0, unit: str = "") -> str:
+def _ci(interval: dict | None, scale: float = 1.0, unit: str = "", digits: int = 2) -> str:
     if not interval or interval.get("estimate") is None:
         return "–"
     mark = "[green]✓[/green]" if (interval.get("ci_low") or 0) > 0 else "[red]✗[/red]"
-    return (f"{scale * interval['estimate']:+.2f}{unit} [{scale * interval['ci_low']:+.2f}, "
-            f"{scale * interval['ci_high']:+.2f}] {mark}")
+    return (f"{scale * interval['estimate']:+.{digits}f}{unit} [{scale * interval['ci_low']:+.{digits}f}, "
+            f"{scale * interval['ci_high']:+.{digits}f}] {mark}")
 
 
 def _results_table(summary: dict) -> Table:
@@ -122,10 +122,18 @@ def _results_table(summary: dict) -> Table:
                       _ci(ate.get("bau")), _ci(ate.get("bandit")), regret,
                       str((data.get("models") or {}).get("serving_model") or "–").split(" ")[-1])
     pooled = summary.get("pooled") or {}
-    if pooled:
-        table.add_row("pooled (USD)", "", "", "", "", _ci(pooled["ate_vs_holdout"].get("bau")),
-                      _ci(pooled["ate_vs_holdout"].get("bandit")),
-                      "bandit - bau: " + _ci(pooled.get("difference_bandit_minus_bau")), "")
+    if pooled:  # a few US cents a decision: four decimals
+        table.add_row("pooled (USD)", "", "", "", "", _ci(pooled["ate_vs_holdout"].get("bau"), digits=4),
+                      _ci(pooled["ate_vs_holdout"].get("bandit"), digits=4),
+                      "bandit - bau: " + _ci(pooled.get("difference_bandit_minus_bau"), digits=4), "")
+        difference = pooled.get("difference_bandit_minus_bau") or {}
+        if (difference.get("ci_low") or 0) <= 0:
+            from pushgrowth.evaluation.render import sensitivity_note
+
+            note = sensitivity_note((pooled.get("sensitivity") or {}).get("difference_bandit_minus_bau"),
+                                    lambda x: f"{x:+.4f} USD")
+            if note:
+                table.caption = "pooled bandit - bau" + note.replace(";", ",", 1)
     return table
 
 

@@ -333,13 +333,14 @@ def write_reports(home: Home, result: SimulationResult) -> dict:
 
     data = result.to_json()
     data["generated_at"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
-    frames = {}
+    frames, oracles = {}, {}
     for country in result.config.users:
         frames[country] = evaluation.decisions_frame(home.lake, country)
-        report = evaluation.country_summary(frames[country], evaluation.oracle_frame(home.lake, country))
+        oracles[country] = evaluation.oracle_frame(home.lake, country)
+        report = evaluation.country_summary(frames[country], oracles[country])
         report["models"] = model_summary(home, country)
         data["countries"].setdefault(country, {}).update(report)
-    data["pooled"] = evaluation.pooled(frames)
+    data["pooled"] = evaluation.pooled(frames, oracles=oracles)
     home.reports.mkdir(parents=True, exist_ok=True)
     (home.reports / "summary.json").write_text(json.dumps(data, indent=2, sort_keys=True, default=str))
     render_html(data, home.reports / "report.html", title=f"pushgrowth simulation: {data['days']} days")

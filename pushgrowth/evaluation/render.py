@@ -27,10 +27,18 @@ Why plots use matplotlib's object API instead of pyplot
     alive until ``plt.close``; a `Figure` alone is garbage-collected like any object), and no shared state
     between threads of the Dagster run worker.
 
+Why a verdict that fails says what the experiment could detect
+    An interval that includes zero means "no difference larger than about 2.8 standard errors", not "no
+    difference". A ✗ verdict therefore adds the comparison's minimum detectable effect at 80% power and, in
+    simulation, the difference the oracle expects, the power to show it and the multiple of the decisions that
+    would (`summary.sensitivity`, computed by `stats.sensitivity`); the sensitivity table has them for every
+    comparison.
+
 Units: rates are shown as percentages with one decimal, differences of rates in percentage points, money with
-two decimals and the currency code (the country's local currency; USD for the pooled section). Regret and
-oracle values are normalized (1.0 = the best plan for every user, see `summary.oracle_summary`), shown with
-three decimals.
+two decimals and the currency code (the country's local currency; USD for the pooled section); an interval of
+money narrower than +-0.02 gets the decimals that show its width (e.g. -0.0065 USD, 95% CI -0.0164 to
++0.0034). Regret and oracle values are normalized (1.0 = the best plan for every user, see
+`summary.oracle_summary`), shown with three decimals.
 """
 
 from __future__ import annotations
@@ -50,7 +58,7 @@ from jinja2 import Environment, select_autoescape
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-__all__ = ["plot_files", "render_html", "render_markdown"]
+__all__ = ["plot_files", "render_html", "render_markdown", "sensitivity_note"]
 
 GROUP_ORDER = ("holdout", "bau", "bandit")
 GROUP_LABEL = {"holdout": "holdout", "bau": "BAU", "bandit": "bandit"}
@@ -148,11 +156,23 @@ def _pp(x: float | None) -> str:
     return DASH if x is None else _fixed(x * 100, 1, signed=True) + " pp"
 
 
-def _money(x: Any, currency: str | None, *, signed: bool = False) -> str:
+def _money(x: Any, currency: str | None, *, signed: bool = False, digits: int = 2) -> str:
     n = _num(x)
     if n is None:
         return DASH
-    return _fixed(n, 2, signed=signed, thousands=True) + (f" {currency}" if currency else "")
+    return _fixed(n, digits, signed=signed, thousands=True) + (f" {currency}" if currency else "")
+
+
+def _money_digits(interval: _Interval) -> int:
+    """Decimals for money with this interval: 2, or (when its half-width is under 0.02) 4, or more for a
+    half-width under 0.001: a pooled difference of a few tenths of a US cent would read +0.00 to +0.01."""
+    if not interval.has_ci:
+        return 2
+    assert interval.low is not None and interval.high is not None
+    half = (interval.high - interval.low) / 2
+    if not half > 0 or round(half, 2) >= 0.02:
+        return 2
+    return min(6, max(4, 1 - math.floor(math.log10(half))))
 
 
 def _norm(x: Any) -> str:
@@ -178,8 +198,15 @@ def _pp_bound(x: float) -> str:
     return _fixed(x * 100, 1, signed=True)
 
 
-def _money_bound(x: float) -> str:
-    return _fixed(x, 2, signed=True, thousands=True)
+def _money_bound(x: float, digits: int = 2) -> str:
+    return _fixed(x, digits, signed=True, thousands=True)
+
+
+def _money_ci(interval: _Interval, currency: str | None) -> str:
+    """"+0.04 USD (95% CI -0.01 to +0.09)", with `_money_digits` decimals."""
+    digits = _money_digits(interval)
+    return (f"{_money(interval.estimate, currency, signed=True, digits=digits)} "
+            f"{_ci(interval, lambda x: _money_bound(x, digits))}")
 
 
 def _currency(value: Any) -> str | None:
@@ -224,12 +251,43 @@ def _zero_verdict(text: str, interval: _Interval) -> Verdict:
     return Verdict(text, False, "includes zero")
 
 
+def sensitivity_note(sensitivity: Any, fmt: Callable[[float], str]) -> str:
+    """"; detectable from +0.0142 USD (80% power); the oracle expects +0.0055: power 19%, 6.5× the decisions
+    for 80%", or "" without an MDE. `fmt` formats a signed difference in the comparison's unit."""
+    s = _map(sensitivity)
+    mde = _num(s.get("mde"))
+    if mde is None:
+        return ""
+    target = _num(s.get("power_target"))
+    text = f"; detectable from {fmt(mde)} ({_pct_int(target)} power)"
+    expected = _num(s.get("expected"))
+    if expected is not None:
+        text += f"; the oracle expects {fmt(expected)}: power {_pct_int(_num(s.get('power')))}"
+        multiple = _num(s.get("decisions_multiple"))
+        if multiple is not None and multiple > 1:
+            text += f", {_fixed(multiple, 1)}× the decisions for {_pct_int(target)}"
+        elif multiple is None and expected <= 0:
+            text += ", not detectable at any size"
+    return text
+
+
+def _pct_int(x: float | None) -> str:
+    return DASH if x is None else f"{round(x * 100):d}%"
+
+
+def _with_sensitivity(verdict: Verdict, sensitivity: Any, fmt: Callable[[float], str]) -> Verdict:
+    """The verdict with `sensitivity_note` appended when it is not good news (a ✓ needs no excuse)."""
+    if verdict.ok is not False:
+        return verdict
+    return Verdict(verdict.text + sensitivity_note(sensitivity, fmt), verdict.ok, verdict.note)
+
+
 def _open_rate_verdict(country: Mapping[str, Any]) -> Verdict:
     groups = _map(country.get("groups"))
     lift = _Interval.of(_get(country, "lift_bandit_vs_bau", "open_rate"))
     text = (f"bandit open rate {_pct(_get(groups, 'bandit', 'open_rate'))} vs BAU "
-            f"{_pct(_get(groups, 'bau', 'open_rate'))}: {_pp(lift.estimate)} {_ci(lift, _pp_bound)}")
-    return _zero_verdict(text, lift)
+            f"{_pct(_get(groups, 'bau', 'open_rate'))}; within campaigns {_pp(lift.estimate)} {_ci(lift, _pp_bound)}")
+    return _with_sensitivity(_zero_verdict(text, lift), _get(country, "sensitivity", "open_rate"), _pp)
 
 
 def _revenue_verdict(country: Mapping[str, Any], currency: str | None) -> Verdict:
@@ -237,15 +295,15 @@ def _revenue_verdict(country: Mapping[str, Any], currency: str | None) -> Verdic
     lift = _Interval.of(_get(country, "lift_bandit_vs_bau", "net_revenue_per_user"))
     bandit = _money(_get(groups, "bandit", "net_revenue_per_user"), currency)
     bau = _money(_get(groups, "bau", "net_revenue_per_user"), currency)
-    text = (f"bandit net revenue per user {bandit} vs BAU {bau}: "
-            f"{_money(lift.estimate, currency, signed=True)} {_ci(lift, _money_bound)}")
-    return _zero_verdict(text, lift)
+    text = f"bandit net revenue per user {bandit} vs BAU {bau}; within campaigns {_money_ci(lift, currency)}"
+    digits = _money_digits(lift)
+    return _with_sensitivity(_zero_verdict(text, lift), _get(country, "sensitivity", "net_revenue_per_user"),
+                             lambda x: _money(x, currency, signed=True, digits=digits))
 
 
 def _ate_verdict(group: str, interval: _Interval, currency: str | None, pooled: bool = False) -> Verdict:
     what = "pooled ATE" if pooled else "ATE"
-    text = (f"{GROUP_LABEL[group]} vs holdout ({what}, net revenue per user): "
-            f"{_money(interval.estimate, currency, signed=True)} {_ci(interval, _money_bound)}")
+    text = f"{GROUP_LABEL[group]} vs holdout ({what}, net revenue per user): {_money_ci(interval, currency)}"
     return _zero_verdict(text, interval)
 
 
@@ -294,11 +352,13 @@ def pooled_verdicts(pooled: Mapping[str, Any]) -> list[Verdict]:
     currency = _currency(pooled.get("currency")) or "USD"
     ate = _map(pooled.get("ate_vs_holdout"))
     difference = _Interval.of(pooled.get("difference_bandit_minus_bau"))
+    digits = _money_digits(difference)
+    verdict = _zero_verdict(f"bandit minus BAU (pooled, net revenue per user): {_money_ci(difference, currency)}",
+                            difference)
     return [_ate_verdict("bau", _Interval.of(ate.get("bau")), currency, pooled=True),
             _ate_verdict("bandit", _Interval.of(ate.get("bandit")), currency, pooled=True),
-            _zero_verdict(f"bandit minus BAU (pooled, net revenue per user): "
-                          f"{_money(difference.estimate, currency, signed=True)} {_ci(difference, _money_bound)}",
-                          difference)]
+            _with_sensitivity(verdict, _get(pooled, "sensitivity", "difference_bandit_minus_bau"),
+                              lambda x: _money(x, currency, signed=True, digits=digits))]
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -499,6 +559,57 @@ def model_table(country: Mapping[str, Any]) -> Table | None:
             continue
         rows.append([str(key).replace("_", " "), text])
     return Table("Serving model", ["", "value"], rows, [False, True]) if rows else None
+
+
+SENSITIVITY_NOTE = ("Detectable: the smallest true difference whose 95% CI would lie above zero with 80% power "
+                    "(2.8 standard errors). Oracle: the difference the chosen plans are worth in the World "
+                    "(simulation only); power: the chance to show it above zero; decisions: how many (and how many "
+                    "times today's) it takes to show it with 80% power, the design unchanged.")
+
+
+def sensitivity_table(rows: Sequence[tuple[str, Any, Any, Callable[[float], str]]]) -> Table | None:
+    """One row per comparison (label, interval, sensitivity, signed formatter): the estimate, what the experiment
+    can detect and, in simulation, what the oracle expects. None when no comparison has a sensitivity."""
+    body = []
+    for label, interval, sensitivity, fmt in rows:
+        s = _map(sensitivity)
+        if _num(s.get("mde")) is None:
+            continue
+        estimate = _Interval.of(interval)
+
+        def cell(key: str, fmt: Callable[[float], str] = fmt, s: Mapping[str, Any] = s) -> str:
+            n = _num(s.get(key))
+            return DASH if n is None else fmt(n)
+
+        multiple = _num(s.get("decisions_multiple"))
+        body.append([label, DASH if estimate.estimate is None else fmt(estimate.estimate), cell("mde"),
+                     cell("expected"), _pct_int(_num(s.get("power"))),
+                     DASH if multiple is None else _fixed(multiple, 1) + "×", _count(s.get("decisions_needed"))])
+    if not body:
+        return None
+    return Table("Sensitivity: what the experiment can detect",
+                 ["comparison", "estimate", "detectable (80% power)", "oracle expects", "power",
+                  "decisions multiple", "decisions needed"],
+                 body, [False] + [True] * 6, SENSITIVITY_NOTE)
+
+
+def country_sensitivity_table(country: Mapping[str, Any], currency: str | None) -> Table | None:
+    lifts, sensitivity = _map(country.get("lift_bandit_vs_bau")), _map(country.get("sensitivity"))
+    digits = _money_digits(_Interval.of(lifts.get("net_revenue_per_user")))
+    return sensitivity_table([
+        ("open rate, bandit − BAU", lifts.get("open_rate"), sensitivity.get("open_rate"),
+         lambda x: _fixed(x * 100, 2, signed=True) + " pp"),
+        ("net revenue per user, bandit − BAU", lifts.get("net_revenue_per_user"),
+         sensitivity.get("net_revenue_per_user"), lambda x: _money(x, currency, signed=True, digits=digits))])
+
+
+def pooled_sensitivity_table(pooled: Mapping[str, Any]) -> Table | None:
+    currency = _currency(pooled.get("currency")) or "USD"
+    difference = pooled.get("difference_bandit_minus_bau")
+    digits = _money_digits(_Interval.of(difference))
+    return sensitivity_table([("net revenue per user, bandit − BAU (pooled)", difference,
+                               _get(pooled, "sensitivity", "difference_bandit_minus_bau"),
+                               lambda x: _money(x, currency, signed=True, digits=digits))])
 
 
 def oracle_tables(country: Mapping[str, Any], currency: str | None) -> list[Table]:
@@ -856,8 +967,9 @@ def _sections(summary: Mapping[str, Any], plots: list[Plot]) -> list[_Section]:
                                 + ", ".join(f"{code} {_text(_num(rate))}" for code, rate in fx.items()))
         section.verdicts = pooled_verdicts(pooled)
         section.plots = _plot_views(plots, POOLED)
-        table = group_table(totals, "USD", caption="Groups, all countries", note=POOLED_TABLE_NOTE)
-        section.tables = [table] if table else []
+        tables = [group_table(totals, "USD", caption="Groups, all countries", note=POOLED_TABLE_NOTE),
+                  pooled_sensitivity_table(pooled)]
+        section.tables = [t for t in tables if t is not None]
         sections.append(section)
     for code, country in _countries(summary):
         currency = _currency(country.get("currency"))
@@ -868,8 +980,8 @@ def _sections(summary: Mapping[str, Any], plots: list[Plot]) -> list[_Section]:
             continue
         section.verdicts = country_verdicts(country)
         section.plots = _plot_views(plots, code)
-        candidates = [group_table(_map(country.get("groups")), currency), share_table(country, currency),
-                      weekly_table(country), *oracle_tables(country, currency),
+        candidates = [group_table(_map(country.get("groups")), currency), country_sensitivity_table(country, currency),
+                      share_table(country, currency), weekly_table(country), *oracle_tables(country, currency),
                       campaign_table(country, currency), budget_table(country, currency), model_table(country)]
         section.tables = [t for t in candidates if t is not None]
         if not isinstance(country.get("oracle"), Mapping):
@@ -881,7 +993,8 @@ def _sections(summary: Mapping[str, Any], plots: list[Plot]) -> list[_Section]:
 def render_html(summary: dict, out: Path, title: str = "pushgrowth evaluation") -> Path:
     """Write the self-contained HTML report to `out` (parents created) and return `out`.
 
-    Pooled section first (the answer across countries), then one section per country: headline verdicts, plots
+    Pooled section first (the answer across countries), then one section per country: headline verdicts (the
+    groups' rates as they are, their differences within campaigns, see `stats`), plots
     (embedded PNGs), the group table, results per bandit share, weekly and oracle tables, the busiest campaigns
     and the budget. Nothing in the page refers to the network.
     """

@@ -6,7 +6,10 @@ asks three questions, each answered here by a difference of means with a confide
 
 - what does a group earn over not pushing at all (`ate_vs_holdout`);
 - does the bandit beat business-as-usual, on open rate or on net revenue (`lift`);
-- the same across countries, in USD (`pooled_difference`).
+- the same across countries, in USD (`pooled_difference`);
+- and, for a comparison that is not (yet) above zero, whether it could have been: the smallest true difference
+  the experiment detects with 80% power (`minimum_detectable_effect`), the power at an expected difference
+  (`power_above_zero`), and the multiple of today's decisions that would detect it (`decisions_multiple`).
 
 Why every standard error is clustered by user
     The input has one row per (user, campaign) decision, and one user appears in many rows (several campaigns,
@@ -25,6 +28,21 @@ Why a ratio estimator for the open rate
     (delta method) is exactly a WLS of opens/pushes on the group dummy with weights = pushes: the WLS score of a
     row is opens - pushes * rate, the ratio's influence function. So the clustered WLS standard error is the
     delta-method standard error with clustering by user.
+
+Why comparisons are made within randomization strata
+    Groups are drawn within each campaign with the campaign's own shares: a pilot campaign gives the bandit
+    10% of its users and BAU 80%, a campaign further in its rollout 45% and 45%. Pooling decisions over
+    campaigns then compares groups of different campaign mix, and campaigns differ a lot in what their users
+    buy (a loyalty programme's audience buys far more than an abandoned-cart one): BAU holds more of the
+    pilots' users, so a plain difference of means mixes the groups' effect with the campaigns' levels
+    (Simpson's paradox). Every comparison therefore takes `strata` (the summary passes `STRATA`: campaign
+    and bandit share, the cells within which the shares are fixed) and absorbs them as fixed effects:
+    y and the group dummies are demeaned within each stratum (weighted for the open rate) before the
+    clustered fit, which by Frisch-Waugh-Lovell gives the coefficients of the regression with one dummy per
+    stratum. The effect is then a precision-weighted average of within-campaign differences; a stratum
+    holding only one of the compared groups adds nothing. The small-sample factor counts the group dummies,
+    not the absorbed strata (a difference of (N - 1) / (N - K) in the variance: 0.02% with 80 strata and
+    500,000 decisions).
 
 Why currencies are guarded
     ``net_revenue`` is in local currency. Adding pesos to reais is meaningless, so any function that averages a
@@ -50,6 +68,7 @@ import pandas as pd
 import scipy.linalg
 import statsmodels.api as sm
 from numpy.typing import NDArray
+from scipy.stats import norm
 from scipy.stats import t as student_t
 
 from pushgrowth.domain import GROUPS
@@ -71,6 +90,10 @@ MONETARY_METRICS = ("net_revenue",)
 
 RATIO_METRICS = {"open_rate": ("opens", "pushes_delivered")}
 """Metric name -> (numerator, denominator) columns of a ratio estimator sum(num) / sum(den)."""
+
+STRATA = ("campaign_id", "share_bandit")
+"""The decision log's randomization cells: within a campaign at one bandit share every user had the same
+chance of each group (the holdout share stays fixed through a rollout)."""
 
 SUMMARY_COLUMNS = ("group", "decisions", "users", "sends", "opens", "open_rate", "conversions",
                    "net_revenue_per_user", "net_revenue_total")
@@ -235,22 +258,52 @@ def _clusters(decisions: pd.DataFrame, keys: list[str]) -> NDArray[np.int64]:
     return decisions.groupby(keys, sort=False).ngroup().to_numpy(dtype=np.int64)
 
 
+def _strata(strata: Iterable[str] | None) -> list[str]:
+    """The strata columns as a list; ValueError for a bare string (a column name split into letters)."""
+    if strata is None:
+        return []
+    if isinstance(strata, str):
+        raise ValueError(f"strata must be a sequence of column names, got the string {strata!r}")
+    return list(strata)
+
+
+def _absorb(y: FloatArray, dummies: list[FloatArray], codes: NDArray[np.int64],
+            weights: FloatArray | None = None) -> tuple[FloatArray, FloatArray]:
+    """y and the group dummies minus their (weighted) means within each stratum: the strata's fixed effects
+    absorbed (Frisch-Waugh-Lovell). A dummy constant within its stratum becomes exactly 0, so a stratum
+    holding one group only drops out and a contrast no stratum identifies stays unidentified."""
+    w = np.ones(len(codes)) if weights is None else weights
+    total = np.bincount(codes, weights=w)
+    total = np.where(total > 0, total, 1.0)
+
+    def within(column: FloatArray) -> FloatArray:
+        return column - (np.bincount(codes, weights=w * column) / total)[codes]
+
+    x = np.column_stack([within(d) for d in dummies])
+    return within(y), np.where(np.abs(x) < 1e-9, 0.0, x)
+
+
 def _two_group_difference(rows: pd.DataFrame, treatment: str, control: str, y: FloatArray, alpha: float,
-                          weights: FloatArray | None = None) -> Interval:
-    """(Weighted) mean of y in `treatment` minus that in `control`, clustered by user, from the rows given."""
+                          weights: FloatArray | None = None, strata: list[str] | None = None) -> Interval:
+    """(Weighted) mean of y in `treatment` minus that in `control`, clustered by user, from the rows given;
+    within `strata` (fixed effects) when given."""
     n = len(rows)
     is_treatment = (rows["group"] == treatment).to_numpy()
     if not is_treatment.any() or is_treatment.all():
         return Interval.unavailable(n)
+    if strata:
+        y_within, x = _absorb(y, [is_treatment.astype(np.float64)], _clusters(rows, strata), weights)
+        fit = _cluster_fit(y_within, x, _clusters(rows, ["user_id"]), weights)
+        return _contrast(fit, np.array([1.0]), alpha, n)
     x = np.column_stack([np.ones(n), is_treatment.astype(np.float64)])
     fit = _cluster_fit(y, x, _clusters(rows, ["user_id"]), weights)
     return _contrast(fit, np.array([0.0, 1.0]), alpha, n)
 
 
 def _difference_in_means(decisions: pd.DataFrame, treatment: str, control: str, column: str,
-                         alpha: float) -> Interval:
+                         alpha: float, strata: list[str] | None = None) -> Interval:
     rows = decisions[decisions["group"].isin([treatment, control])]
-    return _two_group_difference(rows, treatment, control, _numeric(rows, column), alpha)
+    return _two_group_difference(rows, treatment, control, _numeric(rows, column), alpha, strata=strata)
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -292,25 +345,27 @@ def group_summary(decisions: pd.DataFrame) -> pd.DataFrame:
 
 
 def ate_vs_holdout(decisions: pd.DataFrame, group: str, metric: str = "net_revenue",
-                   alpha: float = 0.05) -> Interval:
+                   alpha: float = 0.05, strata: Iterable[str] | None = None) -> Interval:
     """Average treatment effect of `group` over the holdout: mean `metric` per decision, group minus holdout.
 
     Because the holdout got no push, this is what the group's pushes (and coupons, whose cost net_revenue
-    already subtracts) add per decision. The standard error is clustered by user. NaN interval when either
-    group has no rows or there are fewer than two users.
+    already subtracts) add per decision. The standard error is clustered by user. With `strata` (columns, e.g.
+    `STRATA`) the difference is taken within them (see the module docstring). NaN interval when either group
+    has no rows (in a common stratum) or there are fewer than two users.
     """
     _check_alpha(alpha)
     _check_group(group)
     if group == BASELINE:
         raise ValueError(f"group must differ from the baseline {BASELINE!r}")
     column = _row_metric(metric)
-    _validate(decisions, [column])
+    keys = _strata(strata)
+    _validate(decisions, [column, *keys])
     _single_currency(decisions, column)
-    return _difference_in_means(decisions, group, BASELINE, column, alpha)
+    return _difference_in_means(decisions, group, BASELINE, column, alpha, keys)
 
 
 def lift(decisions: pd.DataFrame, treatment: str = "bandit", control: str = "bau", metric: str = "open_rate",
-         alpha: float = 0.05) -> Interval:
+         alpha: float = 0.05, strata: Iterable[str] | None = None) -> Interval:
     """Treatment minus control on `metric`, with a standard error clustered by user.
 
     ``open_rate``: difference of the per-push rates sum(opens) / sum(pushes_delivered), over rows with at least
@@ -318,33 +373,36 @@ def lift(decisions: pd.DataFrame, treatment: str = "bandit", control: str = "bau
     group dummy weighted by pushes (see the module docstring). Any per-decision metric (``net_revenue``, alias
     ``net_revenue_per_user``, ``converted``, ``opens``, ``pushes_delivered``): difference of means per decision.
     NaN interval when a group has no usable rows (e.g. the holdout for open_rate) or fewer than two users.
+    With `strata` the difference is taken within them (for the open rate, per-push weighted within each
+    stratum), see the module docstring.
     """
     _check_alpha(alpha)
     _check_group(treatment, "treatment")
     _check_group(control, "control")
     if treatment == control:
         raise ValueError(f"treatment and control are the same group {treatment!r}")
+    keys = _strata(strata)
     if metric in RATIO_METRICS:
         numerator, denominator = RATIO_METRICS[metric]
-        _validate(decisions, [numerator, denominator])
+        _validate(decisions, [numerator, denominator, *keys])
         rows = decisions[decisions["group"].isin([treatment, control])]
         rows = rows[_numeric(rows, denominator) > 0]
         pushes = _numeric(rows, denominator)
         return _two_group_difference(rows, treatment, control, _numeric(rows, numerator) / pushes, alpha,
-                                     weights=pushes)
+                                     weights=pushes, strata=keys)
     try:
         column = _row_metric(metric)
     except ValueError:
         known = (*RATIO_METRICS, *ROW_METRICS, *METRIC_ALIASES)
         raise ValueError(f"unknown metric {metric!r}; known: {', '.join(known)}") from None
-    _validate(decisions, [column])
+    _validate(decisions, [column, *keys])
     _single_currency(decisions, column)
-    return _difference_in_means(decisions, treatment, control, column, alpha)
+    return _difference_in_means(decisions, treatment, control, column, alpha, keys)
 
 
 def pooled_difference(decisions: pd.DataFrame, fx_to_usd: Mapping[str, float], treatment: str = "bandit",
                       control: str = "bau", baseline: str = BASELINE, metric: str = "net_revenue",
-                      alpha: float = 0.05) -> dict[str, Interval]:
+                      alpha: float = 0.05, strata: Iterable[str] | None = None) -> dict[str, Interval]:
     """Both groups' effects over the baseline, and their difference, pooled over countries in USD.
 
     One regression of metric x fx_to_usd[country] on a treatment dummy, a control dummy and country fixed
@@ -357,6 +415,8 @@ def pooled_difference(decisions: pd.DataFrame, fx_to_usd: Mapping[str, float], t
       each group; without them the pooled contrast would partly compare countries. With them, each effect is a
       precision-weighted average of within-country effects (the plain pooled mean when shares are equal).
     - Clusters are (country, user_id) because user ids are only unique within a country.
+    - With `strata`, the fixed effects are (country, *strata) instead of country: within campaigns (see the
+      module docstring).
 
     The difference needs only treatment and control rows, so it stays available without a baseline; an ATE
     whose group (or baseline) has no rows is a NaN interval. ValueError when fx_to_usd lacks a country present
@@ -372,7 +432,8 @@ def pooled_difference(decisions: pd.DataFrame, fx_to_usd: Mapping[str, float], t
     if column not in MONETARY_METRICS:
         raise ValueError(f"unknown metric {metric!r} for a USD pooled difference; known: "
                          f"{', '.join((*MONETARY_METRICS, *METRIC_ALIASES))}")
-    _validate(decisions, ["country", column])
+    keys = _strata(strata)
+    _validate(decisions, ["country", column, *keys])
     rows = decisions[decisions["group"].isin([treatment, control, baseline])]
     countries = rows["country"].astype(str)
     present = sorted(countries.unique())
@@ -390,10 +451,106 @@ def pooled_difference(decisions: pd.DataFrame, fx_to_usd: Mapping[str, float], t
         return result
     y = _numeric(rows, column) * countries.map({c: float(fx_to_usd[c]) for c in present}).to_numpy(np.float64)
     group = rows["group"].to_numpy()
-    country_dummies = [(countries == c).to_numpy(np.float64) for c in present[1:]]
-    x = np.column_stack([np.ones(n), (group == treatment).astype(np.float64),
-                         (group == control).astype(np.float64), *country_dummies])
-    fit = _cluster_fit(y, x, _clusters(rows.assign(country=countries), ["country", "user_id"]))
-    unit = np.eye(x.shape[1])
-    contrasts = {"treatment_ate": unit[1], "control_ate": unit[2], "difference": unit[1] - unit[2]}
+    dummies = [(group == treatment).astype(np.float64), (group == control).astype(np.float64)]
+    clusters = _clusters(rows.assign(country=countries), ["country", "user_id"])
+    if keys:
+        y_within, x = _absorb(y, dummies, _clusters(rows.assign(country=countries), ["country", *keys]))
+        fit = _cluster_fit(y_within, x, clusters)
+        unit = np.eye(2)
+        contrasts = {"treatment_ate": unit[0], "control_ate": unit[1], "difference": unit[0] - unit[1]}
+    else:
+        country_dummies = [(countries == c).to_numpy(np.float64) for c in present[1:]]
+        x = np.column_stack([np.ones(n), *dummies, *country_dummies])
+        fit = _cluster_fit(y, x, clusters)
+        unit = np.eye(x.shape[1])
+        contrasts = {"treatment_ate": unit[1], "control_ate": unit[2], "difference": unit[1] - unit[2]}
     return {key: _contrast(fit, c, alpha, n) for key, c in contrasts.items()}
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Sensitivity: what the experiment can detect
+
+POWER = 0.8
+"""The conventional power of a sample-size calculation: a true difference at the MDE is found 4 times in 5."""
+
+
+def _check_power(power: float) -> None:
+    if isinstance(power, bool) or not 0.0 < power < 1.0:
+        raise ValueError(f"power must be in (0, 1), got {power!r}")
+
+
+def _check_std_error(std_error: float) -> bool:
+    """False for an unavailable (NaN) standard error; ValueError for a negative or infinite one."""
+    if math.isnan(std_error):
+        return False
+    if not math.isfinite(std_error) or std_error < 0:
+        raise ValueError(f"std_error must be a non-negative finite number (or NaN when unavailable), got "
+                         f"{std_error!r}")
+    return True
+
+
+def minimum_detectable_effect(std_error: float, alpha: float = 0.05, power: float = POWER) -> float:
+    """The smallest true difference whose `1 - alpha` interval lies above zero with probability `power`.
+
+    With the estimate normal around the truth with this standard error, the interval's lower bound is above zero
+    when the estimate exceeds z(1 - alpha/2) x SE, which a true difference of (z(1 - alpha/2) + z(power)) x SE
+    does with probability `power`: 2.80 standard errors at alpha 0.05 and power 0.8. Read a comparison whose
+    interval includes zero against it: "no difference larger than the MDE" is what the data say, not "no
+    difference". NaN when the standard error is. The clustered standard error of the comparison is the one to
+    pass, so the MDE accounts for users appearing in many decisions.
+    """
+    _check_alpha(alpha)
+    _check_power(power)
+    if not _check_std_error(std_error):
+        return NAN
+    return float((norm.ppf(1.0 - alpha / 2.0) + norm.ppf(power)) * std_error)
+
+
+def power_above_zero(effect: float, std_error: float, alpha: float = 0.05) -> float:
+    """Probability that the `1 - alpha` interval of an estimate lies above zero when the true difference is
+    `effect`: Phi(effect / SE - z(1 - alpha/2)). NaN when the standard error or the effect is unavailable; a zero
+    standard error gives 1 or 0."""
+    _check_alpha(alpha)
+    if not _check_std_error(std_error) or not math.isfinite(effect):
+        return NAN
+    z = norm.ppf(1.0 - alpha / 2.0)
+    if std_error == 0:
+        return 1.0 if effect > 0 else 0.0
+    return float(norm.cdf(effect / std_error - z))
+
+
+def decisions_multiple(effect: float, std_error: float, alpha: float = 0.05, power: float = POWER) -> float:
+    """How many times today's decisions a comparison needs to detect a true `effect` with `power`.
+
+    The standard error of a difference of means falls as one over the square root of the sample when the design
+    stays the same (the same groups' shares, the same decisions per user), so the multiple is
+    (MDE / effect)^2; below 1 the experiment already has the power. Inf for an effect that is not positive (no
+    sample shows it above zero), NaN when the standard error or the effect is unavailable.
+    """
+    mde = minimum_detectable_effect(std_error, alpha, power)
+    if math.isnan(mde) or not math.isfinite(effect):
+        return NAN
+    if effect <= 0:
+        return math.inf
+    return float((mde / effect) ** 2)
+
+
+def sensitivity(interval: Interval, expected: float | None = None, alpha: float = 0.05,
+                power_target: float = POWER) -> dict[str, float | None]:
+    """The report's sensitivity of one comparison: its MDE at `power_target`, and, given the difference the
+    comparison is expected to show (in simulation, the oracle's), the power to show it above zero and the
+    multiple of today's decisions (and the decisions) it would take.
+
+    Keys: ``mde``, ``power_target``, ``expected``, ``power``, ``decisions_multiple``, ``decisions_needed``;
+    None where unavailable (no expectation, an unavailable interval, a multiple that is infinite).
+    """
+    se = interval.std_error
+    out: dict[str, float | None] = {"mde": minimum_detectable_effect(se, alpha, power_target),
+                                    "power_target": power_target, "expected": None, "power": None,
+                                    "decisions_multiple": None, "decisions_needed": None}
+    if expected is not None and math.isfinite(expected):
+        multiple = decisions_multiple(expected, se, alpha, power_target)
+        out.update(expected=float(expected), power=power_above_zero(expected, se, alpha),
+                   decisions_multiple=multiple if math.isfinite(multiple) else None,
+                   decisions_needed=math.ceil(multiple * interval.n) if math.isfinite(multiple) else None)
+    return {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in out.items()}

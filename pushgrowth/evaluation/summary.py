@@ -25,6 +25,10 @@ from pushgrowth.evaluation import stats
 
 DECISION_LOG = "marts/decision_log"
 ORACLE = "oracle"
+STRATA = stats.STRATA
+"""Every bandit - BAU and group - holdout comparison of the report is made within campaign and bandit share
+(see `stats`): groups are drawn with each campaign's shares, and a pilot's 10% bandit share would otherwise mix
+the campaigns' levels into the groups' difference."""
 
 
 def decisions_frame(lake: Path, country: str, as_of: dt.date | None = None) -> pd.DataFrame:
@@ -38,6 +42,7 @@ def decisions_frame(lake: Path, country: str, as_of: dt.date | None = None) -> p
     frame["converted"] = frame["converted"].astype(bool)
     frame["is_mature"] = frame["is_mature"].astype(bool)
     frame["date"] = pd.to_datetime(frame["date"]).dt.date
+    frame["share_bandit"] = pd.to_numeric(frame["share_bandit"], errors="coerce").fillna(-1.0)  # -1: not logged
     return frame
 
 
@@ -88,26 +93,51 @@ def country_summary(frame: pd.DataFrame, oracle: pd.DataFrame | None = None, alp
     if not len(frame):
         return {"decisions": 0}
     mature = frame[frame["is_mature"]]
+    lifts = {"open_rate": stats.lift(frame, "bandit", "bau", "open_rate", alpha, STRATA),
+             "net_revenue_per_user": stats.lift(frame, "bandit", "bau", "net_revenue", alpha, STRATA)}
+    truth = {**oracle_summary(oracle), **expected_open_rate(oracle, frame)} if oracle is not None and len(oracle) \
+        else None
+    expected = _expected_lifts(oracle, frame, alpha) if truth is not None else {}
     out = {
         "decisions": int(len(frame)),
         "first_decision": min(frame["date"]).isoformat(), "last_decision": max(frame["date"]).isoformat(),
         "currency": COUNTRIES[frame["country"].iloc[0]].currency,
         "groups": groups(frame),
-        "ate_vs_holdout": {g: _interval(stats.ate_vs_holdout(frame, g, "net_revenue", alpha)) for g in ("bau", "bandit")},
-        "lift_bandit_vs_bau": {
-            "open_rate": _interval(stats.lift(frame, "bandit", "bau", "open_rate", alpha)),
-            "net_revenue_per_user": _interval(stats.lift(frame, "bandit", "bau", "net_revenue", alpha)),
-        },
-        "mature_ate_vs_holdout": {g: _interval(stats.ate_vs_holdout(mature, g, "net_revenue", alpha))
+        "ate_vs_holdout": {g: _interval(stats.ate_vs_holdout(frame, g, "net_revenue", alpha, STRATA)) for g in ("bau", "bandit")},
+        "lift_bandit_vs_bau": {key: _interval(interval) for key, interval in lifts.items()},
+        "sensitivity": {key: stats.sensitivity(interval, expected.get(key), alpha)
+                        for key, interval in lifts.items()},
+        "mature_ate_vs_holdout": {g: _interval(stats.ate_vs_holdout(mature, g, "net_revenue", alpha, STRATA))
                                   for g in ("bau", "bandit")},
         "since_first_model": since_first_model(frame, alpha),
         "by_week": by_week(frame),
         "by_bandit_share": by_share(frame, alpha),
         "campaigns": campaigns(frame),
     }
-    if oracle is not None and len(oracle):
-        out["oracle"] = {**oracle_summary(oracle), **expected_open_rate(oracle, frame)}
+    if truth is not None:
+        out["oracle"] = truth
     return _clean(out)
+
+
+def _expected_lifts(oracle: pd.DataFrame, frame: pd.DataFrame, alpha: float) -> dict[str, float]:
+    """The bandit - BAU differences the oracle expects, by the very estimator of `lift_bandit_vs_bau`: the
+    plans' expected opens (the oracle's open rate x the pushes delivered) and expected incremental net revenue
+    in place of the realized ones, within the same strata."""
+    rows = frame.drop(columns=["opens", "net_revenue"]).merge(
+        oracle[["trace_id", "open_rate", "incremental_net_revenue"]], on="trace_id")
+    rows = rows[rows["group"].isin(["bandit", "bau"])]
+    out = {}
+    opened = rows[rows["open_rate"].notna()]
+    estimate = stats.lift(opened.assign(opens=opened["open_rate"] * opened["pushes_delivered"]),
+                          "bandit", "bau", "open_rate", alpha, STRATA)
+    if estimate.available:
+        out["open_rate"] = estimate.estimate
+    valued = rows[rows["incremental_net_revenue"].notna()]
+    estimate = stats.lift(valued.assign(net_revenue=valued["incremental_net_revenue"]), "bandit", "bau",
+                          "net_revenue", alpha, STRATA)
+    if estimate.available:
+        out["net_revenue_per_user"] = estimate.estimate
+    return out
 
 
 def expected_open_rate(oracle: pd.DataFrame, frame: pd.DataFrame) -> dict:
@@ -140,8 +170,8 @@ def since_first_model(frame: pd.DataFrame, alpha: float = 0.05) -> dict:
     first = min(served)
     part = frame[frame["date"] >= first]
     return {"first_date": first.isoformat(), "decisions": int(len(part)),
-            "open_rate": _interval(stats.lift(part, "bandit", "bau", "open_rate", alpha)),
-            "net_revenue_per_user": _interval(stats.lift(part, "bandit", "bau", "net_revenue", alpha))}
+            "open_rate": _interval(stats.lift(part, "bandit", "bau", "open_rate", alpha, STRATA)),
+            "net_revenue_per_user": _interval(stats.lift(part, "bandit", "bau", "net_revenue", alpha, STRATA))}
 
 
 def _week(dates: pd.Series, start: dt.date) -> np.ndarray:
@@ -169,8 +199,8 @@ def by_share(frame: pd.DataFrame, alpha: float = 0.05) -> list[dict]:
     for share, part in frame.groupby("share_bandit", sort=True):
         rows.append({"bandit_share": float(share), "campaigns": int(part["campaign_id"].nunique()),
                      "decisions": int(len(part)),
-                     "open_rate_lift": _interval(stats.lift(part, "bandit", "bau", "open_rate", alpha)),
-                     "net_revenue_lift": _interval(stats.lift(part, "bandit", "bau", "net_revenue", alpha))})
+                     "open_rate_lift": _interval(stats.lift(part, "bandit", "bau", "open_rate", alpha, STRATA)),
+                     "net_revenue_lift": _interval(stats.lift(part, "bandit", "bau", "net_revenue", alpha, STRATA))})
     return rows
 
 
@@ -214,16 +244,39 @@ def oracle_summary(oracle: pd.DataFrame) -> dict:
                 if (oracle["group"] == g).any() else None for g in GROUPS}}
 
 
-def pooled(frames: dict[str, pd.DataFrame], alpha: float = 0.05) -> dict:
-    """Net revenue per user pooled over countries in USD (fixed reporting rates), with country fixed effects."""
+def pooled(frames: dict[str, pd.DataFrame], alpha: float = 0.05,
+           oracles: dict[str, pd.DataFrame] | None = None) -> dict:
+    """Net revenue per user pooled over countries in USD (fixed reporting rates), with country fixed effects.
+
+    With the oracle's frames (simulation), `sensitivity.difference_bandit_minus_bau` also has the difference the
+    oracle expects: the same regression on each decision's expected incremental net revenue (holdout 0), so the
+    countries weigh in it as they do in the realized difference."""
     rows = pd.concat([f for f in frames.values() if len(f)], ignore_index=True) if frames else pd.DataFrame()
     if not len(rows):
         return {}
     fx = {code: USD_PER_UNIT[COUNTRIES[code].currency] for code in rows["country"].unique()}
-    result = stats.pooled_difference(rows, fx, "bandit", "bau", "holdout", "net_revenue", alpha)
+    result = stats.pooled_difference(rows, fx, "bandit", "bau", "holdout", "net_revenue", alpha, STRATA)
     return _clean({"currency": "USD", "fx_usd_per_unit": fx, "ate_vs_holdout": {
         "bandit": _interval(result["treatment_ate"]), "bau": _interval(result["control_ate"])},
-        "difference_bandit_minus_bau": _interval(result["difference"])})
+        "difference_bandit_minus_bau": _interval(result["difference"]),
+        "sensitivity": {"difference_bandit_minus_bau": stats.sensitivity(
+            result["difference"], _expected_pooled(oracles, rows, fx, alpha), alpha)}})
+
+
+def _expected_pooled(oracles: dict[str, pd.DataFrame] | None, frames: pd.DataFrame, fx: dict[str, float],
+                     alpha: float) -> float | None:
+    """The pooled bandit - BAU difference in USD on the oracle's expected incremental net revenue (the decisions'
+    strata from `frames`)."""
+    parts = [o for code, o in (oracles or {}).items() if len(o) and code in fx]
+    if not parts:
+        return None
+    truth = pd.concat(parts, ignore_index=True)
+    truth = truth[truth["incremental_net_revenue"].notna()]
+    truth = truth.assign(net_revenue=truth["incremental_net_revenue"].astype(float))[
+        ["trace_id", "country", "group", "user_id", "net_revenue"]].merge(
+        frames[["trace_id", *STRATA]], on="trace_id")
+    estimate = stats.pooled_difference(truth, fx, "bandit", "bau", "holdout", "net_revenue", alpha, STRATA)["difference"]
+    return estimate.estimate if estimate.available else None
 
 
 def oracle_frame(lake: Path, country: str, as_of: dt.date | None = None) -> pd.DataFrame:

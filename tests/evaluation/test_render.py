@@ -129,10 +129,10 @@ def test_html_has_a_section_per_country_after_the_pooled_one(report: str) -> Non
 
 
 def test_html_states_the_verdicts_with_their_numbers(report: str) -> None:
-    assert "bandit open rate 9.1% vs BAU 7.5%: +1.6 pp (95% CI +1.1 to +2.1)" in report
-    assert "bandit open rate 6.8% vs BAU 6.1%: +0.7 pp (95% CI +0.2 to +1.2)" in report
-    assert "bandit open rate 6.9% vs BAU 7.0%: -0.1 pp (95% CI -0.6 to +0.4)" in report
-    assert "bandit net revenue per user 11.02 BRL vs BAU 10.55 BRL: +0.47 BRL (95% CI -0.05 to +0.99)" in report
+    assert "bandit open rate 9.1% vs BAU 7.5%; within campaigns +1.6 pp (95% CI +1.1 to +2.1)" in report
+    assert "bandit open rate 6.8% vs BAU 6.1%; within campaigns +0.7 pp (95% CI +0.2 to +1.2)" in report
+    assert "bandit open rate 6.9% vs BAU 7.0%; within campaigns -0.1 pp (95% CI -0.6 to +0.4)" in report
+    assert "bandit net revenue per user 11.02 BRL vs BAU 10.55 BRL; within campaigns +0.47 BRL (95% CI -0.05 to +0.99)" in report
     assert "BAU vs holdout (ATE, net revenue per user): +0.55 BRL (95% CI +0.12 to +0.98)" in report
     assert "bandit vs holdout (ATE, net revenue per user): +1.02 MXN (95% CI +0.60 to +1.44)" in report
     assert "bandit vs holdout (pooled ATE, net revenue per user): +0.09 USD (95% CI +0.04 to +0.14)" in report
@@ -236,7 +236,7 @@ def test_summary_with_missing_parts_renders(tmp_path: Path) -> None:
 
     assert '<section id="pooled">' not in html  # no pooled ATEs, and only MLA has groups to add up
     assert "### All countries" not in markdown
-    assert "bandit open rate 6.8% vs BAU –: – (95% CI –)" in html
+    assert "bandit open rate 6.8% vs BAU –; within campaigns – (95% CI –)" in html
     assert "bandit net revenue per user – vs BAU 10.55 ARS" in html
     assert "BAU vs holdout (ATE, net revenue per user): – (95% CI –)" in html
     assert "bandit vs holdout (ATE, net revenue per user): +0.50 ARS (95% CI –)" in html
@@ -251,7 +251,7 @@ def test_summary_with_missing_parts_renders(tmp_path: Path) -> None:
     # week of regret but no open rates; MLM and MLX have nothing; there is no pooled section.
     assert set(files) == {"MLA_ate", "MLB_regret_by_week", "MLB_ate"}
     assert len(embedded_pngs(html)) == 3
-    assert "- bandit open rate 6.8% vs BAU –: – (95% CI –) – no interval" in markdown
+    assert "- bandit open rate 6.8% vs BAU –; within campaigns – (95% CI –) – no interval" in markdown
 
 
 @pytest.mark.parametrize("summary", [
@@ -312,8 +312,8 @@ def test_markdown_has_verdict_lines_and_group_tables_and_stays_short() -> None:
     markdown = render_markdown(full_summary())
     assert len(markdown) < 6000
     assert len(markdown) <= MARKDOWN_BUDGET
-    assert "- bandit open rate 9.1% vs BAU 7.5%: +1.6 pp (95% CI +1.1 to +2.1) ✓ above zero" in markdown
-    assert "- bandit open rate 6.9% vs BAU 7.0%: -0.1 pp (95% CI -0.6 to +0.4) ✗ includes zero" in markdown
+    assert "- bandit open rate 9.1% vs BAU 7.5%; within campaigns +1.6 pp (95% CI +1.1 to +2.1) ✓ above zero" in markdown
+    assert "- bandit open rate 6.9% vs BAU 7.0%; within campaigns -0.1 pp (95% CI -0.6 to +0.4) ✗ includes zero" in markdown
     pooled_bau = "- BAU vs holdout (pooled ATE, net revenue per user): +0.05 USD (95% CI +0.01 to +0.09)"
     assert f"{pooled_bau} ✓ above zero" in markdown
     difference = "- bandit minus BAU (pooled, net revenue per user): +0.04 USD (95% CI -0.01 to +0.09)"
@@ -341,3 +341,34 @@ def test_negative_zero_is_not_shown() -> None:
     summary = {"countries": {"MLB": {"currency": "BRL", "groups": {"bau": {"open_rate": 0.07}},
                                      "lift_bandit_vs_bau": {"open_rate": interval(-0.0001, -0.0004, 0.0002)}}}}
     assert "+0.0 pp (95% CI +0.0 to +0.0)" in render_markdown(summary)
+
+
+def test_a_failing_verdict_says_what_the_experiment_could_detect():
+    summary = full_summary()
+    summary["pooled"]["difference_bandit_minus_bau"] = interval(0.0042, -0.0058, 0.0142, n=501_252)
+    summary["pooled"]["sensitivity"] = {"difference_bandit_minus_bau": {
+        "mde": 0.0143, "power_target": 0.8, "expected": 0.0043, "power": 0.13, "decisions_multiple": 11.0,
+        "decisions_needed": 5_513_715}}
+    summary["countries"]["MLB"]["sensitivity"] = {
+        "open_rate": {"mde": 0.0038, "power_target": 0.8, "expected": 0.0116, "power": 0.99,
+                      "decisions_multiple": 0.11, "decisions_needed": 13_804},
+        "net_revenue_per_user": {"mde": 0.099, "power_target": 0.8, "expected": -0.01, "power": 0.01,
+                                 "decisions_multiple": None, "decisions_needed": None}}
+    markdown = render_markdown(summary)
+    assert ("- bandit minus BAU (pooled, net revenue per user): +0.0042 USD (95% CI -0.0058 to +0.0142); "
+            "detectable from +0.0143 USD (80% power); the oracle expects +0.0043 USD: power 13%, 11.0× the "
+            "decisions for 80% ✗ includes zero") in markdown
+    assert ("within campaigns +0.47 BRL (95% CI -0.05 to +0.99); detectable from +0.10 BRL (80% power); the "
+            "oracle expects -0.01 BRL: power 1%, not detectable at any size ✗") in markdown
+    # a verdict above zero needs no note
+    assert "+1.6 pp (95% CI +1.1 to +2.1) ✓ above zero" in markdown
+    report = _html(summary)
+    assert "Sensitivity: what the experiment can detect" in report
+    assert "5,513,715" in report and "11.0×" in report and "13,804" in report
+
+
+def _html(summary: dict) -> str:
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        return render_html(summary, Path(tmp) / "r.html").read_text()

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from pushgrowth.evaluation import stats
-from pushgrowth.evaluation.summary import expected_open_rate, since_first_model
+from pushgrowth.evaluation.summary import country_summary, expected_open_rate, pooled, since_first_model
 
 START = dt.date(2026, 9, 2)
 
@@ -25,6 +25,7 @@ def decisions(days: int = 6, users: int = 3000, cold_days: int = 2, seed: int = 
         sent = np.where(group == "holdout", 0, 1)
         rows.append(pd.DataFrame({
             "country": "MLB", "date": date, "user_id": rng.integers(0, 5 * users, users), "group": group,
+            "campaign_id": "mlb-c", "share_bandit": 0.45,
             "policy": policy, "pushes_delivered": sent.astype(float),
             "opens": (sent * (rng.random(users) < rate)).astype(float),
             "net_revenue": rng.gamma(0.5, 10.0, users), "converted": False}))
@@ -62,3 +63,49 @@ def test_expected_open_rate_weights_each_plan_by_its_delivered_pushes():
     assert out["open_rate"]["bandit"] == pytest.approx((2 * 0.09 + 0.03) / 3)
     assert out["open_rate_lift_bandit_vs_bau"] == pytest.approx(0.07 - 0.05)
     assert expected_open_rate(oracle, frame[frame["group"] != "bandit"])["open_rate_lift_bandit_vs_bau"] is None
+
+
+def test_country_summary_states_what_each_comparison_can_detect_and_what_the_oracle_expects():
+    frame = decisions(days=4, users=2000, seed=3)
+    frame = frame.assign(trace_id=[f"t{i}" for i in range(len(frame))], is_mature=True,
+                         converted=frame["converted"].astype(bool))
+    rng = np.random.default_rng(4)
+    treated = frame["group"] != "holdout"
+    oracle = pd.DataFrame({
+        "trace_id": frame["trace_id"], "date": frame["date"], "group": frame["group"], "objective": "open",
+        "value": np.where(treated, 0.07, 0.0), "best": np.where(treated, 0.2, np.nan),
+        "open_rate": np.where(frame["group"] == "bandit", 0.09, np.where(treated, 0.06, np.nan)),
+        "incremental_net_revenue": np.where(frame["group"] == "bandit", 1.0, 0.0) + rng.normal(0, 0.01, len(frame)),
+    })
+    out = country_summary(frame, oracle)
+    sens = out["sensitivity"]
+    for key in ("open_rate", "net_revenue_per_user"):
+        se = out["lift_bandit_vs_bau"][key]["std_error"]
+        assert sens[key]["mde"] == pytest.approx(2.8016 * se, rel=1e-3)
+    assert sens["open_rate"]["expected"] == pytest.approx(0.03, abs=1e-9)  # 9% vs 6% per delivered push
+    assert sens["net_revenue_per_user"]["expected"] == pytest.approx(1.0, abs=0.005)
+    assert sens["open_rate"]["power"] > 0.99 and sens["open_rate"]["decisions_multiple"] < 1
+    assert 0 < sens["net_revenue_per_user"]["power"] < 1
+    without = country_summary(frame)
+    assert without["sensitivity"]["open_rate"]["expected"] is None
+    assert without["sensitivity"]["open_rate"]["mde"] == pytest.approx(sens["open_rate"]["mde"])
+
+
+def test_pooled_summary_expects_the_oracle_difference_by_the_same_estimator():
+    frames, oracles = {}, {}
+    for k, country in enumerate(("MLB", "MLM")):
+        f = decisions(days=3, users=1500, seed=10 + k).assign(country=country)
+        f = f.assign(trace_id=[f"{country}{i}" for i in range(len(f))], is_mature=True)
+        frames[country] = f
+        oracles[country] = pd.DataFrame({"trace_id": f["trace_id"], "country": country, "group": f["group"],
+                                         "user_id": f["user_id"],
+                                         "incremental_net_revenue": np.where(f["group"] == "bandit", 2.0, 0.5)
+                                         * (f["group"] != "holdout")})
+    out = pooled(frames, oracles=oracles)
+    sens = out["sensitivity"]["difference_bandit_minus_bau"]
+    fx = out["fx_usd_per_unit"]
+    assert sens["expected"] == pytest.approx(1.5 * np.average(list(fx.values()),
+                                                              weights=[len(frames["MLB"]), len(frames["MLM"])]),
+                                             rel=0.05)
+    assert sens["mde"] == pytest.approx(2.8016 * out["difference_bandit_minus_bau"]["std_error"], rel=1e-3)
+    assert pooled(frames)["sensitivity"]["difference_bandit_minus_bau"]["expected"] is None
