@@ -85,9 +85,17 @@ def expected_discount(kind: np.ndarray, value: np.ndarray, cap: np.ndarray,
     return np.where(kind == "amount", amount, np.where(kind == "percent", percent, 0.0))
 
 
+TONE_COLUMNS = tuple(f"tone_{kind}_{tone}" for tone in TONES for kind in ("pushes", "opens"))
+"""`user_features`' history per tone of wording: delivered pushes of the last 90 days and their opens."""
 HABIT_COLUMNS = (*(f"share_sessions_{part}" for part, _, _ in PARTS_OF_DAY), "share_sessions_night",
-                 "usual_active_hour", "session_hour_mean", "weekend_activity_share", "share_sessions_weekend")
-"""The context columns the send-time features read."""
+                 "usual_active_hour", "session_hour_mean", "weekend_activity_share", "share_sessions_weekend",
+                 *TONE_COLUMNS)
+"""The context columns the send-time features and the policy's habit priors read."""
+TONE_OPEN_RATE = 0.06
+"""The open rate a user's tone history is read against before their own (a typical marketing push's; the
+World's random plans open 5-7%): fixed, so that a user's prior is the same whoever else is scored with them."""
+TONE_SHRINK_PUSHES = 5.0
+"""Pushes of weight that pull a user's own open rate towards `TONE_OPEN_RATE`."""
 Context = pd.DataFrame | Mapping[str, np.ndarray]
 """User context: the user_features frame, or `habits(frame)` when the same users are encoded many times."""
 
@@ -128,6 +136,23 @@ def weekday_affinity(context: Context, weekday: np.ndarray) -> np.ndarray:
     weekend = _column(context, "weekend_activity_share")
     weekend = np.where(np.isfinite(weekend), weekend, _column(context, "share_sessions_weekend"))
     return np.where(weekday >= 5, weekend / WEEKEND_SHARE, (1 - weekend) / (1 - WEEKEND_SHARE))
+
+
+def tone_affinity(context: Context, prior_variance: float) -> np.ndarray:
+    """Per user and tone (columns in `TONES` order), the posterior mean of how much more (log-odds) the user
+    opens that tone than their own average, from their history per tone (`TONE_COLUMNS`; 0 without it).
+
+    One Newton step of a normal prior N(0, prior_variance) on each tone's effect, from the user's expected open
+    rate p (their opens over pushes, shrunk towards `TONE_OPEN_RATE` by `TONE_SHRINK_PUSHES`):
+    (opens - p x pushes) x v / (1 + v x p (1 - p) x pushes). A tone never sent stays 0; for a user whose whole
+    history is one open of two pushes of a tone, that tone moves by +0.48 at v = 1 (+0.17 at v = 0.3); ten
+    pushes of a tone never opened move it by -0.17 (-0.06).
+    """
+    pushes = np.column_stack([np.nan_to_num(_column(context, f"tone_pushes_{t}")) for t in TONES])
+    opens = np.minimum(np.column_stack([np.nan_to_num(_column(context, f"tone_opens_{t}")) for t in TONES]), pushes)
+    rate = (opens.sum(axis=1) + TONE_SHRINK_PUSHES * TONE_OPEN_RATE) / (pushes.sum(axis=1) + TONE_SHRINK_PUSHES)
+    rate = rate[:, None]
+    return prior_variance * (opens - rate * pushes) / (1.0 + prior_variance * rate * (1.0 - rate) * pushes)
 
 
 @dataclass(frozen=True)

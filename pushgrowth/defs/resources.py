@@ -96,6 +96,7 @@ class BanditSettings(dg.ConfigurableResource):
     cold_hour_width: float | None = PolicyConfig.cold_hour_width
     cold_hour_habit: float = PolicyConfig.cold_hour_habit
     weekday_habit: float = PolicyConfig.weekday_habit
+    tone_habit: float = PolicyConfig.tone_habit
     gate_rule: str = GateConfig.rule
     gate_alpha: float = GateConfig.alpha
     gate_min_lift: float = GateConfig.min_lift
@@ -113,7 +114,8 @@ class BanditSettings(dg.ConfigurableResource):
     def policy(self) -> PolicyConfig:
         return PolicyConfig(temperature=self.temperature, epsilon=self.epsilon, cold_epsilon=self.cold_epsilon,
                             cold_hour_width=self.cold_hour_width, cold_hour_habit=self.cold_hour_habit,
-                            weekday_habit=self.weekday_habit, bau_prior=self.bau_prior)
+                            weekday_habit=self.weekday_habit, tone_habit=self.tone_habit,
+                            bau_prior=self.bau_prior)
 
     def training(self) -> TrainConfig:
         """How `bandit_model` trains, and what the gate re-reads (the same frame)."""

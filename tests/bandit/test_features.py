@@ -329,3 +329,28 @@ def test_habits_encode_like_the_frame_they_come_from():
             np.float64(6), np.float64(2), np.full(8, 100.0))
     np.testing.assert_array_equal(spec.encode_action_arrays(context, *args),
                                   spec.encode_action_arrays(habits(context), *args))
+
+
+def test_tone_affinity_is_the_one_step_posterior_of_each_tone_against_the_users_own_rate():
+    from pushgrowth.bandit.features import TONE_OPEN_RATE, TONE_SHRINK_PUSHES, tone_affinity
+    from pushgrowth.domain import TONES
+
+    context = pd.DataFrame({f"tone_{kind}_{tone}": [0, 0, 0] for tone in TONES for kind in ("pushes", "opens")})
+    context.loc[0, ["tone_pushes_urgency", "tone_opens_urgency", "tone_pushes_benefit"]] = [2, 1, 3]
+    context.loc[1, ["tone_pushes_curiosity", "tone_opens_curiosity"]] = [2, 5]  # more opens than pushes: capped
+    v = 0.3
+    out = tone_affinity(context, v)
+    p = (1 + TONE_SHRINK_PUSHES * TONE_OPEN_RATE) / (5 + TONE_SHRINK_PUSHES)
+    u, b = TONES.index("urgency"), TONES.index("benefit")
+    assert out[0, u] == pytest.approx(v * (1 - 2 * p) / (1 + v * p * (1 - p) * 2))
+    assert out[0, b] == pytest.approx(v * (0 - 3 * p) / (1 + v * p * (1 - p) * 3))
+    assert out[0, u] > 0 > out[0, b]
+    others = [i for i in range(len(TONES)) if i not in (u, b)]
+    np.testing.assert_array_equal(out[0, others], 0.0)          # never sent: no opinion
+    q = (2 + TONE_SHRINK_PUSHES * TONE_OPEN_RATE) / (2 + TONE_SHRINK_PUSHES)
+    c = TONES.index("curiosity")
+    assert out[1, c] == pytest.approx(v * (2 - 2 * q) / (1 + v * q * (1 - q) * 2))
+    np.testing.assert_array_equal(out[2], 0.0)                   # no history
+    np.testing.assert_array_equal(tone_affinity(pd.DataFrame(index=range(2)), v), 0.0)  # no columns at all
+    np.testing.assert_array_equal(tone_affinity(context, 0.0), 0.0)
+    assert np.abs(tone_affinity(context, 1.0)).max() > np.abs(out).max()  # a wider prior trusts the data more

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 from scipy.stats import chisquare
 
-from pushgrowth.bandit.features import DIMENSIONS, FeatureSpec, expected_discount
+from pushgrowth.bandit.features import DIMENSIONS, FeatureSpec, expected_discount, habits, tone_affinity
 from pushgrowth.bandit.model import fit
 from pushgrowth.bandit.policy import (
     Distribution,
@@ -33,7 +33,7 @@ from pushgrowth.bandit.serving import (
     ServingPolicy,
     bau_distribution,
 )
-from pushgrowth.domain import ActionSpace, plan_send_offsets
+from pushgrowth.domain import TONES, ActionSpace, plan_send_offsets
 from tests.bandit.conftest import COUPON_CAMPAIGN, FAST, campaign, synthetic_context, synthetic_frame
 
 DATE = dt.date(2026, 9, 2)  # a Wednesday
@@ -79,11 +79,18 @@ def build(kind: str, options: Options, mask: np.ndarray, allowed: np.ndarray | N
 
 
 def weekend_context(n: int, seed: int) -> pd.DataFrame:
-    """Users' weekend activity shares from 0 to 1, a tenth without any (no habits)."""
+    """Users' weekend activity shares from 0 to 1, a tenth without any (no habits), and a push history per tone
+    (a third without one)."""
     rng = np.random.default_rng([seed, 12])
     share = rng.uniform(0, 1, n)
-    return pd.DataFrame({"weekend_activity_share": np.where(rng.random(n) < 0.1, np.nan, share),
-                         "share_sessions_weekend": np.nan})
+    frame = pd.DataFrame({"weekend_activity_share": np.where(rng.random(n) < 0.1, np.nan, share),
+                          "share_sessions_weekend": np.nan})
+    history = rng.random(n) >= 1 / 3
+    for tone in TONES:
+        pushes = np.where(history, rng.integers(0, 6, n), 0)
+        frame[f"tone_pushes_{tone}"] = pushes
+        frame[f"tone_opens_{tone}"] = rng.binomial(pushes, 0.15)
+    return frame
 
 
 def joint(dist: Distribution) -> np.ndarray:
@@ -553,6 +560,81 @@ def test_the_serving_policy_and_assignments_apply_the_same_weekday_prior(convers
     np.testing.assert_allclose(served.schedule, model_policy(scores, options, mask, policy.config,
                                                              context=context).schedule, rtol=1e-12)
     assert not np.allclose(served.schedule, model_policy(scores, options, mask, policy.config).schedule)
+
+
+def test_the_tone_prior_leans_each_user_to_the_wording_they_open(options):
+    """The template block adds the posterior mean of the user's affinity for each template's tone: a user who
+    opened urgency pushes gets urgency templates more often, one who ignored them less, a user without a
+    history keeps what the model alone gives; exactly the softmax of score + prior."""
+    templates = [tone for _, tone in options.space.templates]
+    assert "urgency" in templates and len(set(templates)) > 1
+    n = 3
+    context = pd.DataFrame({f"tone_{kind}_{tone}": 0 for tone in TONES for kind in ("pushes", "opens")},
+                           index=range(n))
+    context.loc[0, ["tone_pushes_urgency", "tone_opens_urgency", "tone_pushes_benefit"]] = [3, 2, 3]
+    context.loc[1, ["tone_pushes_urgency", "tone_pushes_benefit", "tone_opens_benefit"]] = [6, 3, 1]
+    mask = np.ones((n, *options.sizes[3:]), bool)
+    scores = random_scores(n, options, seed=32, spread=0.3)
+    config = PolicyConfig(weekday_habit=0.0)
+    prior = habit_priors(scores, options, config, context)["template"]
+    np.testing.assert_allclose(prior, tone_affinity(context, config.tone_habit)[:, [TONES.index(t) for t in templates]])
+    np.testing.assert_array_equal(prior[2], 0.0)
+    urgency = np.asarray(templates) == "urgency"
+    plain = model_policy(scores, options, mask, config)
+    leaning = model_policy(scores, options, mask, config, context=context)
+    assert leaning.template[0, urgency].sum() > 3 * plain.template[0, urgency].sum()
+    assert leaning.template[1, urgency].sum() < 0.9 * plain.template[1, urgency].sum()
+    np.testing.assert_allclose(leaning.template[2], plain.template[2], rtol=1e-12)
+    for block in ("coupon", "hour", "schedule"):
+        np.testing.assert_array_equal(getattr(leaning, block), getattr(plain, block))
+    k = DIMENSIONS.index("template")
+    score = scores.deltas["template"].copy()
+    score[:, options.bau[k]] += config.bau_prior
+    e = np.exp((score + prior) / config.temperature)
+    q = (1 - config.epsilon) * e / e.sum(1, keepdims=True) + config.epsilon / len(templates)
+    np.testing.assert_allclose(leaning.template, q, rtol=1e-10)
+    # the habits mapping scoring uses gives the same prior as the frame
+    np.testing.assert_allclose(habit_priors(scores, options, config, habits(context))["template"], prior)
+    assert "template" not in habit_priors(scores, options, PolicyConfig(tone_habit=0.0), context)
+    assert habit_priors(random_scores(n, options, seed=32, is_probability=False), options, config, context) == {}
+
+
+def test_a_model_silent_on_the_template_follows_the_tone_prior_where_there_is_one(options):
+    n = 2
+    scores = random_scores(n, options, seed=33)
+    scores.deltas["template"][:] = 0.0
+    context = pd.DataFrame({f"tone_{kind}_{tone}": 0 for tone in TONES for kind in ("pushes", "opens")},
+                           index=range(n))
+    context.loc[0, ["tone_pushes_personal", "tone_opens_personal"]] = [2, 2]
+    mask = np.ones((n, *options.sizes[3:]), bool)
+    config = PolicyConfig()
+    dist = model_policy(scores, options, mask, config, context=context)
+    cold = cold_start(options, mask, config)
+    np.testing.assert_allclose(dist.template[1], cold.template[1])     # nothing to go on: cold start's block
+    personal = np.asarray([tone for _, tone in options.space.templates]) == "personal"
+    assert dist.template[0, personal].sum() > cold.template[0, personal].sum() + 0.05
+
+
+def test_the_serving_policy_applies_the_tone_prior_it_logs(conversion_model, options):
+    """The serving policy passes the users' context, so the tone prior is in the propensities that off-policy
+    evaluation and `pushgrowth trace` recompute."""
+    context = synthetic_context(40, seed=43).assign(value_proposition=options.space.value_proposition)
+    history = weekend_context(40, seed=44)
+    for column in history.columns:
+        if column.startswith("tone_"):
+            context[column] = history[column].to_numpy()
+    mask = np.ones((40, *options.sizes[3:]), bool)
+    policy = ServingPolicy(model=conversion_model)
+    served, scores = policy.distribution("conversion", context, options, mask)
+    np.testing.assert_allclose(served.template, model_policy(scores, options, mask, policy.config,
+                                                             context=context).template, rtol=1e-12)
+    assert not np.allclose(served.template, model_policy(scores, options, mask, policy.config).template)
+
+
+@pytest.mark.parametrize("variance", [-0.1, float("nan"), float("inf"), True])
+def test_a_tone_habit_that_is_not_a_non_negative_variance_is_refused(variance):
+    with pytest.raises(ValueError, match="tone_habit must be a non-negative prior variance"):
+        PolicyConfig(tone_habit=variance)
 
 
 @pytest.mark.parametrize("kappa", [-0.5, float("nan"), float("inf"), True])

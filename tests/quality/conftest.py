@@ -7,6 +7,7 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
+from pushgrowth.bandit.features import TONE_COLUMNS
 from pushgrowth.defs.resources import HomeResource
 from pushgrowth.home import Home
 from pushgrowth.plans import expand_plans, trace_ids
@@ -102,4 +103,6 @@ def user_features_frame(users: pa.Table) -> pd.DataFrame:
     frame["usual_active_hour"] = u["usual_active_hour"]
     frame["weekend_activity_share"] = u["weekend_activity_share"]
     frame["days_since_last_push"] = pd.array([None] * len(frame), dtype="Int64")
+    for column in TONE_COLUMNS:
+        frame[column] = 0
     return frame

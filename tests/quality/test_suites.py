@@ -148,3 +148,20 @@ def test_data_docs_are_built_under_the_home_folder(busy_days, home):
     assert "raw_opt_outs" in result.data_docs.read_text()
     assert (docs / "index.html").is_file()
     assert (home.root / "gx" / "gx" / "great_expectations.yml").is_file()
+
+
+def test_user_features_tone_history_never_has_more_opens_than_pushes(busy_days):
+    users = busy_days[DAY]["users"]
+    clean = user_features_frame(users)
+    clean.loc[:, "tone_pushes_urgency"] = 3
+    clean.loc[:, "tone_opens_urgency"] = 1
+    extra = quality.partition_expectations("user_features", "MLA", DAY, users_rows=users.num_rows)
+    assert quality.validate(clean, "user_features", extra).success
+    broken = clean.copy()
+    broken.loc[0, "tone_opens_urgency"] = 4
+    broken.loc[1, "tone_pushes_benefit"] = -1
+    result = quality.validate(broken.drop(columns="tone_opens_curiosity"), "user_features", extra)
+    failures = {(f.expectation, f.column) for f in result.failures}
+    assert ("expect_column_pair_values_a_to_be_greater_than_b", "tone_pushes_urgency, tone_opens_urgency") in failures
+    assert ("expect_column_values_to_be_between", "tone_pushes_benefit") in failures
+    assert any(f[0] == "expect_table_columns_to_match_set" for f in failures)

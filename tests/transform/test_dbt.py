@@ -13,7 +13,7 @@ import pytest
 from pushgrowth.campaigns import load_catalog
 from pushgrowth.catalog_store import publish
 from pushgrowth.definitions import defs
-from pushgrowth.domain import ATTRIBUTION_DAYS, COUPON_VALIDITY_DAYS, MATURITY_DAYS, PLAN_DAYS
+from pushgrowth.domain import ATTRIBUTION_DAYS, COUPON_VALIDITY_DAYS, MATURITY_DAYS, PLAN_DAYS, TONES
 from pushgrowth.home import Home
 from pushgrowth.landing.zone import write_drop
 from pushgrowth.lake import partition_dir
@@ -36,6 +36,7 @@ def test_dbt_windows_match_the_domain_constants():
     assert project_vars["attribution_days"] == ATTRIBUTION_DAYS
     assert project_vars["outcome_window_days"] == COUPON_VALIDITY_DAYS
     assert project_vars["maturity_days"] == MATURITY_DAYS and project_vars["plan_days"] == PLAN_DAYS
+    assert tuple(project_vars["tones"]) == TONES
 
 
 def test_lineage_runs_from_raw_extracts_to_the_marts():
@@ -127,7 +128,7 @@ def test_dbt_unit_tests_pass(built):
                           "--profiles-dir", str(DBT_PROJECT_DIR), "--target-path", str(home.root / "dbt_unit")],
                          env={**os.environ, "PUSHGROWTH_HOME": str(home.root)}, capture_output=True, text=True)
     assert out.returncode == 0, out.stdout[-2000:]
-    assert "PASS=3" in out.stdout
+    assert "PASS=4" in out.stdout
 
 
 def test_data_tests_check_only_the_partition_built(built):

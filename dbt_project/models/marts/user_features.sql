@@ -1,8 +1,8 @@
 {{ config(pre_hook="{{ delete_partition('date') }}") }}
 
 -- The context a model sees for a user at the end of a local day: profile, recency, frequency, monetary value,
--- when the user is active (part of day, mean hour, weekend), push history and coupon history. Windows end on
--- `date`.
+-- when the user is active (part of day, mean hour, weekend), push history (also per tone of wording) and coupon
+-- history. Windows end on `date`.
 with users as (
     select * from {{ ref('stg_users') }}
     where {{ in_partition() }}
@@ -49,6 +49,36 @@ windows as (
     group by all
 ),
 
+-- delivered pushes of the last 90 days by the tone of their wording, and how many of them the user had opened
+-- by the end of the day (UTC midnight, before the local day ends in every country here): what each user
+-- answers to (the model policy's tone prior, pushgrowth.bandit.policy)
+tone_pushes as (
+    select o.country, o.user_id, o.date, d.tone, o.first_open_at_utc
+    from {{ ref('int_push_outcomes') }} as o
+    join {{ ref('stg_decisions') }} as d on d.country = o.country and d.trace_id = o.trace_id
+    where o.is_delivered and {{ in_lookback(89, 'o.date', 'o.country') }}
+        and {{ in_lookback(96, 'd.date', 'd.country') }}
+),
+
+tones as (
+    select
+        users.country,
+        users.date,
+        users.user_id,
+        {%- for tone in var('tones') %}
+        count(t.tone) filter (where t.tone = '{{ tone }}') as tone_pushes_{{ tone }},
+        count(t.tone) filter (
+            where t.tone = '{{ tone }}' and t.first_open_at_utc < users.date + 1
+        ) as tone_opens_{{ tone }}{{ ',' if not loop.last }}
+        {%- endfor %}
+    from users
+    left join tone_pushes as t
+        on t.country = users.country
+        and t.user_id = users.user_id
+        and t.date between users.date - 89 and users.date
+    group by all
+),
+
 final as (
     select
         users.country,
@@ -92,10 +122,15 @@ final as (
         coalesce(w.opens_28d / nullif(w.pushes_28d, 0), 0) as open_rate_28d,
         coalesce(w.coupon_redemptions_90d, 0) as coupon_redemptions_90d,
         coalesce(w.coupon_discount_90d, 0) as coupon_discount_90d,
-        users.date - w.last_push_date as days_since_last_push
+        users.date - w.last_push_date as days_since_last_push,
+        {%- for tone in var('tones') %}
+        tn.tone_pushes_{{ tone }},
+        tn.tone_opens_{{ tone }}{{ ',' if not loop.last }}
+        {%- endfor %}
     from users
     left join segments using (country, date, user_id)
     left join windows as w using (country, date, user_id)
+    left join tones as tn using (country, date, user_id)
 )
 
 select * from final
