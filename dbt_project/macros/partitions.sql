@@ -49,3 +49,9 @@
   {%- for code, rate in var('take_rate').items() %} when '{{ code }}' then {{ rate }}{% endfor %}
   end
 {%- endmacro %}
+
+{#- Join condition of a user's rows (alias) over the `days` days up to the `users` CTE's date, its own included. -#}
+{% macro user_window(alias, days) -%}
+  {{ alias }}.country = users.country and {{ alias }}.user_id = users.user_id
+        and {{ alias }}.date between users.date - {{ days }} and users.date
+{%- endmacro %}

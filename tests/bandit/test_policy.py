@@ -93,6 +93,17 @@ def weekend_context(n: int, seed: int) -> pd.DataFrame:
     return frame
 
 
+def softmax_with_prior(scores: Scores, options: Options, config: PolicyConfig, dimension: str,
+                       prior: np.ndarray) -> np.ndarray:
+    """A model policy block by its definition: softmax of (score + BAU bonus + prior) / temperature, with the
+    epsilon floor spread evenly."""
+    k = DIMENSIONS.index(dimension)
+    score = scores.deltas[dimension].copy()
+    score[:, options.bau[k]] += config.bau_prior
+    e = np.exp((score + prior) / config.temperature)
+    return (1 - config.epsilon) * e / e.sum(1, keepdims=True) + config.epsilon / options.sizes[k]
+
+
 def joint(dist: Distribution) -> np.ndarray:
     """(users x joint actions), the last dimension (frequency) varying fastest."""
     return np.einsum("nc,nt,nh,nwf->ncthwf", dist.coupon, dist.template, dist.hour, dist.schedule).reshape(
@@ -514,12 +525,7 @@ def test_the_weekday_habit_prior_leans_each_user_to_the_kind_of_day_they_use_the
     np.testing.assert_allclose(leaning.schedule[2], plain.schedule[2], rtol=1e-12)
     for block in ("coupon", "template", "hour"):                    # only the weekday block moves
         np.testing.assert_array_equal(getattr(leaning, block), getattr(plain, block))
-    # exactly the softmax of score + prior
-    k = DIMENSIONS.index("weekday")
-    score = scores.deltas["weekday"].copy()
-    score[:, options.bau[k]] += config.bau_prior
-    e = np.exp((score + prior) / config.temperature)
-    q = (1 - config.epsilon) * e / e.sum(1, keepdims=True) + config.epsilon / len(weekdays)
+    q = softmax_with_prior(scores, options, config, "weekday", prior)   # exactly the softmax of score + prior
     q_f = model_policy(scores, options, mask, config).schedule.sum(axis=1)   # the frequency block is untouched
     outer = q[:, :, None] * q_f[:, None, :]
     np.testing.assert_allclose(leaning.schedule, outer / outer.sum((1, 2), keepdims=True), rtol=1e-10)
@@ -587,12 +593,8 @@ def test_the_tone_prior_leans_each_user_to_the_wording_they_open(options):
     np.testing.assert_allclose(leaning.template[2], plain.template[2], rtol=1e-12)
     for block in ("coupon", "hour", "schedule"):
         np.testing.assert_array_equal(getattr(leaning, block), getattr(plain, block))
-    k = DIMENSIONS.index("template")
-    score = scores.deltas["template"].copy()
-    score[:, options.bau[k]] += config.bau_prior
-    e = np.exp((score + prior) / config.temperature)
-    q = (1 - config.epsilon) * e / e.sum(1, keepdims=True) + config.epsilon / len(templates)
-    np.testing.assert_allclose(leaning.template, q, rtol=1e-10)
+    np.testing.assert_allclose(leaning.template, softmax_with_prior(scores, options, config, "template", prior),
+                               rtol=1e-10)
     # the habits mapping scoring uses gives the same prior as the frame
     np.testing.assert_allclose(habit_priors(scores, options, config, habits(context))["template"], prior)
     assert "template" not in habit_priors(scores, options, PolicyConfig(tone_habit=0.0), context)

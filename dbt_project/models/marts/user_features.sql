@@ -42,10 +42,7 @@ windows as (
         sum(a.coupon_discount) as coupon_discount_90d,
         max(a.date) filter (where a.pushes_delivered > 0) as last_push_date
     from users
-    left join activity as a
-        on a.country = users.country
-        and a.user_id = users.user_id
-        and a.date between users.date - 89 and users.date
+    left join activity as a on {{ user_window('a', 89) }}
     group by all
 ),
 
@@ -72,10 +69,7 @@ tones as (
         ) as tone_opens_{{ tone }}{{ ',' if not loop.last }}
         {%- endfor %}
     from users
-    left join tone_pushes as t
-        on t.country = users.country
-        and t.user_id = users.user_id
-        and t.date between users.date - 89 and users.date
+    left join tone_pushes as t on {{ user_window('t', 89) }}
     group by all
 ),
 
