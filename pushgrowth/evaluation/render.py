@@ -448,7 +448,8 @@ def pooled_groups(summary: Mapping[str, Any]) -> dict[str, dict[str, float | Non
 
 
 POOLED_TABLE_NOTE = ("Sums over countries; net revenue per user converted to USD at the fixed reporting rates and "
-                     "weighted by mature decisions. A descriptive mean: the ATEs above use country fixed effects.")
+                     "weighted by mature decisions. A descriptive mean: the ATEs above are taken within country, "
+                     "campaign and bandit share.")
 
 
 def _week_rows(value: Any) -> list[Mapping[str, Any]]:
