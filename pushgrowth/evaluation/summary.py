@@ -246,7 +246,8 @@ def oracle_summary(oracle: pd.DataFrame) -> dict:
 
 def pooled(frames: dict[str, pd.DataFrame], alpha: float = 0.05,
            oracles: dict[str, pd.DataFrame] | None = None) -> dict:
-    """Net revenue per user pooled over countries in USD (fixed reporting rates), with country fixed effects.
+    """Net revenue per user pooled over countries in USD (fixed reporting rates), within country, campaign and
+    bandit share (fixed effects, see `stats`).
 
     With the oracle's frames (simulation), `sensitivity.difference_bandit_minus_bau` also has the difference the
     oracle expects: the same regression on each decision's expected incremental net revenue (holdout 0), so the
@@ -263,10 +264,10 @@ def pooled(frames: dict[str, pd.DataFrame], alpha: float = 0.05,
             result["difference"], _expected_pooled(oracles, rows, fx, alpha), alpha)}})
 
 
-def _expected_pooled(oracles: dict[str, pd.DataFrame] | None, frames: pd.DataFrame, fx: dict[str, float],
+def _expected_pooled(oracles: dict[str, pd.DataFrame] | None, decisions: pd.DataFrame, fx: dict[str, float],
                      alpha: float) -> float | None:
-    """The pooled bandit - BAU difference in USD on the oracle's expected incremental net revenue (the decisions'
-    strata from `frames`)."""
+    """The pooled bandit - BAU difference in USD on the oracle's expected incremental net revenue (the strata of
+    each decision from `decisions`)."""
     parts = [o for code, o in (oracles or {}).items() if len(o) and code in fx]
     if not parts:
         return None
@@ -274,7 +275,7 @@ def _expected_pooled(oracles: dict[str, pd.DataFrame] | None, frames: pd.DataFra
     truth = truth[truth["incremental_net_revenue"].notna()]
     truth = truth.assign(net_revenue=truth["incremental_net_revenue"].astype(float))[
         ["trace_id", "country", "group", "user_id", "net_revenue"]].merge(
-        frames[["trace_id", *STRATA]], on="trace_id")
+        decisions[["trace_id", *STRATA]], on="trace_id")
     estimate = stats.pooled_difference(truth, fx, "bandit", "bau", "holdout", "net_revenue", alpha, STRATA)["difference"]
     return estimate.estimate if estimate.available else None
 
