@@ -568,6 +568,10 @@ SENSITIVITY_NOTE = ("Detectable: the smallest true difference whose 95% CI would
                     "times today's) it takes to show it with 80% power, the design unchanged.")
 
 
+def _or_dash(value: float | None, fmt: Callable[[float], str]) -> str:
+    return DASH if value is None else fmt(value)
+
+
 def sensitivity_table(rows: Sequence[tuple[str, Any, Any, Callable[[float], str]]]) -> Table | None:
     """One row per comparison (label, interval, sensitivity, signed formatter): the estimate, what the experiment
     can detect and, in simulation, what the oracle expects. None when no comparison has a sensitivity."""
@@ -576,16 +580,10 @@ def sensitivity_table(rows: Sequence[tuple[str, Any, Any, Callable[[float], str]
         s = _map(sensitivity)
         if _num(s.get("mde")) is None:
             continue
-        estimate = _Interval.of(interval)
-
-        def cell(key: str, fmt: Callable[[float], str] = fmt, s: Mapping[str, Any] = s) -> str:
-            n = _num(s.get(key))
-            return DASH if n is None else fmt(n)
-
         multiple = _num(s.get("decisions_multiple"))
-        body.append([label, DASH if estimate.estimate is None else fmt(estimate.estimate), cell("mde"),
-                     cell("expected"), _pct_int(_num(s.get("power"))),
-                     DASH if multiple is None else _fixed(multiple, 1) + "×", _count(s.get("decisions_needed"))])
+        body.append([label, _or_dash(_Interval.of(interval).estimate, fmt), _or_dash(_num(s.get("mde")), fmt),
+                     _or_dash(_num(s.get("expected")), fmt), _pct_int(_num(s.get("power"))),
+                     _or_dash(multiple, lambda m: _fixed(m, 1) + "×"), _count(s.get("decisions_needed"))])
     if not body:
         return None
     return Table("Sensitivity: what the experiment can detect",
