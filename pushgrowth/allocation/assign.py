@@ -315,15 +315,16 @@ def _paced_distribution(inputs: DayInputs, c: Campaign, options: Options, scores
     values = np.asarray(options.space.coupon_values)
     allowed = np.ones((mask.shape[0], len(values)), dtype=bool)
     price = 0.0
+    reference = inputs.policy.coupon_reference(c.objective, context, options)
     if scores is None:
-        dist = cold_start(options, mask, config, context=context)
+        dist = cold_start(options, mask, config, context=context, coupon_reference=reference)
     else:
         def spend(p: float) -> float:
-            return float((block(scores, options, "coupon", config, p, cost) * cost).sum())
+            return float((block(scores, options, "coupon", config, p, cost, reference) * cost).sum())
 
         price = price_for_target(spend, state.target, max_price=MAX_PRICE)
         price = price if np.isfinite(price) else MAX_PRICE
-        dist = model_policy(scores, options, mask, config, price, cost, context=context)
+        dist = model_policy(scores, options, mask, config, price, cost, context=context, coupon_reference=reference)
     if float((dist.coupon * cost).sum()) <= state.target + 1e-9:
         return dist, price, allowed
     # even the highest price (or cold start) spends too much: coupons for a stable random share of users only

@@ -4,8 +4,10 @@
 draws from; the same call on logged rows gives a candidate policy's probabilities for off-policy evaluation.
 Campaigns whose objective has no trained head yet are served by the open head for when and how the push speaks
 (`PROXY_DIMENSIONS`) and explore around BAU for the rest; before any head exists, the cold-start policy explores
-around BAU in every dimension. Once a conversion head is trained, it chooses the coupon and the frequency of its
-campaigns while the open head keeps choosing when and how the push speaks (`OPEN_LED_OBJECTIVES`).
+around BAU in every dimension, except a net revenue campaign's coupon, explored around the coupon with the best
+expected margin (`ServingPolicy.coupon_reference`). Once a conversion head is trained, it chooses the coupon and
+the frequency of its campaigns while the open head keeps choosing when and how the push speaks
+(`OPEN_LED_OBJECTIVES`).
 """
 
 from __future__ import annotations
@@ -49,7 +51,8 @@ PROXY_DIMENSIONS = ("template", "hour", "weekday")
 """What the open head chooses when it stands in for a conversion or net revenue head (see `FALLBACK_HEAD`): when
 and how the push speaks. A coupon or a second push raises opens, but whether it pays shows in orders, coupon
 costs and fatigue, which the open head cannot see: those dimensions keep the cold-start block around BAU until
-the objective's own head is trained."""
+the objective's own head is trained (a net revenue campaign's coupon: around the coupon with the best expected
+margin, see `ServingPolicy.coupon_reference`)."""
 
 OPEN_LED_OBJECTIVES = ("conversion",)
 """Objectives whose own head chooses the coupon and the frequency while the open head keeps choosing
@@ -142,16 +145,34 @@ class ServingPolicy:
 
     def coupon_margin(self, context: pd.DataFrame, options: Options) -> np.ndarray:
         """(users x coupon options): the margin a coupon is expected to add, TAKE_RATE x the user's typical order
-        x the rise in P(conversion) the conversion head gives it (none before that head exists), minus its
-        expected cost (`expected_cost`, at the campaign's cost share), relative to the BAU coupon."""
-        assert self.model is not None
+        x the rise in P(conversion) the conversion head gives it (none before that head exists, or without a
+        model), minus its expected cost (`expected_cost`, at the campaign's cost share), relative to the BAU
+        coupon."""
         value = -self.expected_cost(context, options, options.cost_share)
-        if self.model.has("conversion"):
+        if self.model is not None and self.model.has("conversion"):
             s = Scores.compute(self.model, "conversion", context, options, dims=("coupon",))
             p = 1.0 / (1.0 + np.exp(-(s.base[:, None] + s.deltas["coupon"])))
             order_value = self.model.spec.order_value(context)
             value = value + TAKE_RATE * order_value[:, None] * (p - p[:, [options.bau[0]]])
         return value - value[:, [options.bau[0]]]
+
+    def coupon_reference(self, objective: str | None, context: pd.DataFrame, options: Options) -> np.ndarray | None:
+        """Per user, the coupon the cold coupon block explores around instead of BAU's, or None (BAU's).
+
+        For a priced-coupon objective (`PRICED_COUPON_OBJECTIVES`) whose own head does not serve yet (cold start,
+        or the open head standing in), the coupon with the best `coupon_margin`: before a conversion head exists
+        a coupon is pure cost there too, so that is the campaign's cheapest coupon; once one exists, the coupon
+        whose expected orders pay for it. The block still spreads `cold_epsilon` over every coupon, which is
+        what the conversion and net revenue heads learn coupons from. `PolicyConfig.cold_coupon_at_margin` False
+        keeps BAU's.
+        """
+        if (self.bau or not self.config.cold_coupon_at_margin or objective not in PRICED_COUPON_OBJECTIVES
+                or options.sizes[0] < 2):
+            return None
+        head = self.head(objective)
+        if head is not None and self.priced_coupons(head, objective):
+            return None
+        return self.coupon_margin(context, options).argmax(axis=1)
 
     def expected_cost(self, context: pd.DataFrame, options: Options, cost_share: float) -> np.ndarray:
         """(users x coupon options): P(redeemed) x the discount on the user's typical order
@@ -179,11 +200,12 @@ class ServingPolicy:
         if self.bau:
             return bau_distribution(options, mask, coupon_allowed), None
         head = self.head(objective)
+        reference = self.coupon_reference(objective, context, options)
         if head is None:
-            return cold_start(options, mask, self.config, coupon_allowed, context), None
+            return cold_start(options, mask, self.config, coupon_allowed, context, reference), None
         scores = self.scores(head, context, options, objective)
         return model_policy(scores, options, mask, self.config, cost_price, expected_cost, coupon_allowed,
-                            context), scores
+                            context, reference), scores
 
 
 def bau_distribution(options: Options, mask: np.ndarray, coupon_allowed: np.ndarray | None = None) -> Distribution:

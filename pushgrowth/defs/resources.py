@@ -97,6 +97,7 @@ class BanditSettings(dg.ConfigurableResource):
     cold_hour_habit: float = PolicyConfig.cold_hour_habit
     weekday_habit: float = PolicyConfig.weekday_habit
     tone_habit: float = PolicyConfig.tone_habit
+    cold_coupon_at_margin: bool = PolicyConfig.cold_coupon_at_margin
     gate_rule: str = GateConfig.rule
     gate_alpha: float = GateConfig.alpha
     gate_min_lift: float = GateConfig.min_lift
@@ -115,7 +116,7 @@ class BanditSettings(dg.ConfigurableResource):
         return PolicyConfig(temperature=self.temperature, epsilon=self.epsilon, cold_epsilon=self.cold_epsilon,
                             cold_hour_width=self.cold_hour_width, cold_hour_habit=self.cold_hour_habit,
                             weekday_habit=self.weekday_habit, tone_habit=self.tone_habit,
-                            bau_prior=self.bau_prior)
+                            cold_coupon_at_margin=self.cold_coupon_at_margin, bau_prior=self.bau_prior)
 
     def training(self) -> TrainConfig:
         """How `bandit_model` trains, and what the gate re-reads (the same frame)."""

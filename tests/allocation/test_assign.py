@@ -322,6 +322,27 @@ def test_bandit_propensity_is_the_policys_probability_of_the_plan(run, policy, s
         assert d["expected_reward"].isna().all()
 
 
+def test_cold_start_centres_a_net_revenue_campaigns_coupon_on_its_cheapest(run):
+    """Before a model, the bandit explores a net revenue campaign's coupon around its cheapest coupon (its cost is
+    known, its gain is not) and every other campaign's around BAU's, and draws accordingly."""
+    at_centre = {"net_revenue": [], "conversion": []}
+    for seed in COLD_SEEDS:
+        inputs, result = run("cold", seed)
+        bandit = planned(result.decisions[result.decisions["group"] == "bandit"])
+        for cid, rows in bandit.groupby("campaign_id"):
+            c = inputs.catalog.get(cid)
+            values = [float(v) for v in c.coupon.values]
+            rows = rows[rows["coupons_allowed"].astype(bool)].reset_index(drop=True)
+            if len(values) < 2 or not len(rows) or c.objective not in at_centre:
+                continue
+            dist, _ = policy_distribution(inputs, c, rows)
+            centre = values.index(min(values)) if c.objective == "net_revenue" else Options.of_campaign(c).bau[0]
+            assert (dist.coupon.argmax(axis=1) == centre).all(), cid
+            at_centre[c.objective].extend(float(v) == values[centre] for v in rows["coupon_value"])
+    for objective, hits in at_centre.items():
+        assert len(hits) > 50 and np.mean(hits) > 0.7, (objective, len(hits), np.mean(hits))
+
+
 def test_bandit_plans_are_draws_from_the_policy(run):
     """Goodness of fit across the runs: how often each block's drawn option is the row's most likely option
     matches the sum of those probabilities (a greedy or mis-indexed sampler would not)."""

@@ -800,10 +800,17 @@ def test_an_objective_without_its_head_is_served_by_the_open_head(options):
     mask = np.ones((20, *options.sizes[3:]), bool)
     dist, scores = policy.distribution("net_revenue", context, options, mask)
     assert dist.policy == "bandit" and scores.head == "open" and scores.is_probability
-    # standing in, the open head chooses when and how to speak; coupon and frequency explore around BAU
-    cold = cold_start(options, mask, policy.config)
+    # standing in, the open head chooses when and how to speak; the frequency explores around BAU's and a net
+    # revenue campaign's coupon around its cheapest (a coupon is pure cost before a conversion head exists)
+    cheapest = np.full(20, int(np.argmin(options.space.coupon_values)))
+    assert cheapest[0] != options.bau[0]
+    cold = cold_start(options, mask, policy.config, coupon_reference=cheapest)
     np.testing.assert_allclose(dist.coupon, cold.coupon)
     np.testing.assert_allclose(dist.schedule.sum(axis=1), cold.schedule.sum(axis=1))
+    at_bau = cold_start(options, mask, policy.config)
+    for objective, config in (("conversion", policy.config), ("net_revenue", PolicyConfig(cold_coupon_at_margin=False))):
+        other, _ = ServingPolicy(model=open_only, config=config).distribution(objective, context, options, mask)
+        np.testing.assert_allclose(other.coupon, at_bau.coupon, err_msg=objective)
     for d in ("coupon", "frequency"):
         assert not scores.deltas[d].any(), d
     assert np.abs(scores.deltas["hour"]).max() > 0.05
@@ -893,6 +900,47 @@ def test_net_revenue_coupons_are_priced_by_what_they_earn_minus_what_they_cost(o
     _, conv = policy.distribution("conversion", context, options, mask)
     np.testing.assert_array_equal(conv.deltas["coupon"],
                                   Scores.compute(model, "conversion", context, options).deltas["coupon"])
+
+
+def test_a_net_revenue_campaign_explores_coupons_around_the_best_margin_until_its_own_head_serves(
+        conversion_model, options):
+    """Before the net revenue head serves, a net revenue campaign's cold coupon block centres on the coupon with the
+    best `coupon_margin` (the cheapest while no conversion head says what a coupon earns), not on BAU's; other
+    objectives, BAU, the net revenue head itself and the switched-off setting keep their behaviour."""
+    n = 40
+    context = synthetic_context(n, seed=30)
+    mask = np.ones((n, *options.sizes[3:]), bool)
+    values = np.asarray(options.space.coupon_values)
+    cheapest = int(np.argmin(values))
+    assert cheapest != options.bau[0]
+    # no model at all: a coupon is pure cost, so the cheapest one
+    none = ServingPolicy(reference_order_value=165.0)
+    np.testing.assert_array_equal(none.coupon_reference("net_revenue", context, options), np.full(n, cheapest))
+    dist, _ = none.distribution("net_revenue", context, options, mask)
+    expected = cold_start(options, mask, none.config, context=context, coupon_reference=np.full(n, cheapest))
+    np.testing.assert_allclose(dist.coupon, expected.coupon)
+    e = none.config.cold_epsilon
+    np.testing.assert_allclose(dist.coupon[:, cheapest], 1 - e + e / len(values))
+    for objective in ("open", "conversion"):
+        assert none.coupon_reference(objective, context, options) is None
+        other, _ = none.distribution(objective, context, options, mask)
+        np.testing.assert_allclose(other.coupon[:, options.bau[0]], 1 - e + e / len(values))
+    # a conversion head prices the coupon by what it earns too: the centre is the margin's best, user by user
+    priced = ServingPolicy(model=conversion_model)
+    assert priced.head("net_revenue") is None
+    margin = priced.coupon_margin(context, options)
+    reference = priced.coupon_reference("net_revenue", context, options)
+    np.testing.assert_array_equal(reference, margin.argmax(axis=1))
+    dist, _ = priced.distribution("net_revenue", context, options, mask)
+    np.testing.assert_allclose(dist.coupon, cold_start(options, mask, priced.config, context=context,
+                                                       coupon_reference=reference).coupon)
+    # the net revenue head's own block prices coupons itself; BAU is BAU; the setting turns it off
+    spec = FeatureSpec(reference_order_value=165.0)
+    own = ServingPolicy(model=fit(synthetic_frame(3000, seed=28), spec, FAST, heads=("net_revenue", "redemption")))
+    assert own.coupon_reference("net_revenue", context, options) is None
+    assert ServingPolicy(bau=True).coupon_reference("net_revenue", context, options) is None
+    off = ServingPolicy(config=PolicyConfig(cold_coupon_at_margin=False))
+    assert off.coupon_reference("net_revenue", context, options) is None
 
 
 def test_expected_cost_uses_the_prior_before_a_redemption_head(options):
