@@ -126,14 +126,14 @@ def _results_table(summary: dict) -> Table:
         table.add_row("pooled (USD)", "", "", "", "", _ci(pooled["ate_vs_holdout"].get("bau"), digits=4),
                       _ci(pooled["ate_vs_holdout"].get("bandit"), digits=4),
                       "bandit - bau: " + _ci(pooled.get("difference_bandit_minus_bau"), digits=4), "")
-        difference = pooled.get("difference_bandit_minus_bau") or {}
-        if (difference.get("ci_low") or 0) <= 0:
-            from pushgrowth.evaluation.render import sensitivity_note
+        from pushgrowth.evaluation.render import sensitivity_note, underpowered_note
 
-            note = sensitivity_note((pooled.get("sensitivity") or {}).get("difference_bandit_minus_bau"),
-                                    lambda x: f"{x:+.4f} USD")
-            if note:
-                table.caption = "pooled bandit - bau" + note.replace(";", ",", 1)
+        difference = pooled.get("difference_bandit_minus_bau") or {}
+        shown = (difference.get("ci_low") or 0) > 0
+        note = (underpowered_note if shown else sensitivity_note)(
+            (pooled.get("sensitivity") or {}).get("difference_bandit_minus_bau"), lambda x: f"{x:+.4f} USD")
+        if note:
+            table.caption = "pooled bandit - bau" + note.replace(";", ",", 1)
     return table
 
 

@@ -58,7 +58,7 @@ from jinja2 import Environment, select_autoescape
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-__all__ = ["plot_files", "render_html", "render_markdown", "sensitivity_note"]
+__all__ = ["plot_files", "render_html", "render_markdown", "sensitivity_note", "underpowered_note"]
 
 GROUP_ORDER = ("holdout", "bau", "bandit")
 GROUP_LABEL = {"holdout": "holdout", "bau": "BAU", "bandit": "bandit"}
@@ -271,15 +271,36 @@ def sensitivity_note(sensitivity: Any, fmt: Callable[[float], str]) -> str:
     return text
 
 
+UNDERPOWERED = 0.5
+"""A ✓ whose comparison had less power than this to show the oracle's expected difference gets
+`underpowered_note`: at that power, the draws that clear zero are mostly the lucky ones."""
+
+
+def underpowered_note(sensitivity: Any, fmt: Callable[[float], str]) -> str:
+    """"; the oracle expects +0.0073 USD: power 30%, so an estimate shown above zero overstates it 1.8× on
+    average", or "" when the power is unknown or at least `UNDERPOWERED`. For a verdict above zero: the
+    difference is real in the oracle's eyes, its size is not what the interval says."""
+    s = _map(sensitivity)
+    power, expected, ratio = _num(s.get("power")), _num(s.get("expected")), _num(s.get("exaggeration"))
+    if power is None or expected is None or power >= UNDERPOWERED:
+        return ""
+    text = f"; the oracle expects {fmt(expected)}: power {_pct_int(power)}"
+    if ratio is not None:
+        text += f", so an estimate shown above zero overstates it {_fixed(ratio, 1)}× on average"
+    return text
+
+
 def _pct_int(x: float | None) -> str:
     return DASH if x is None else f"{round(x * 100):d}%"
 
 
 def _with_sensitivity(verdict: Verdict, sensitivity: Any, fmt: Callable[[float], str]) -> Verdict:
-    """The verdict with `sensitivity_note` appended when it is not good news (a ✓ needs no excuse)."""
-    if verdict.ok is not False:
+    """The verdict with `sensitivity_note` appended when it is not good news, and with `underpowered_note` when it
+    is but the comparison was too weak to trust its size."""
+    if verdict.ok is None:
         return verdict
-    return Verdict(verdict.text + sensitivity_note(sensitivity, fmt), verdict.ok, verdict.note)
+    note = underpowered_note(sensitivity, fmt) if verdict.ok else sensitivity_note(sensitivity, fmt)
+    return Verdict(verdict.text + note, verdict.ok, verdict.note)
 
 
 def _open_rate_verdict(country: Mapping[str, Any]) -> Verdict:
@@ -564,7 +585,8 @@ def model_table(country: Mapping[str, Any]) -> Table | None:
 
 SENSITIVITY_NOTE = ("Detectable: the smallest true difference whose 95% CI would lie above zero with 80% power "
                     "(2.8 standard errors). Oracle: the difference the chosen plans are worth in the World "
-                    "(simulation only); power: the chance to show it above zero; decisions: how many (and how many "
+                    "(simulation only); power: the chance to show it above zero; overstated: how much an estimate "
+                    "shown above zero exceeds it on average (type M error); decisions: how many (and how many "
                     "times today's) it takes to show it with 80% power, the design unchanged.")
 
 
@@ -583,13 +605,14 @@ def sensitivity_table(rows: Sequence[tuple[str, Any, Any, Callable[[float], str]
         multiple = _num(s.get("decisions_multiple"))
         body.append([label, _or_dash(_Interval.of(interval).estimate, fmt), _or_dash(_num(s.get("mde")), fmt),
                      _or_dash(_num(s.get("expected")), fmt), _pct_int(_num(s.get("power"))),
+                     _or_dash(_num(s.get("exaggeration")), lambda r: _fixed(r, 1) + "×"),
                      _or_dash(multiple, lambda m: _fixed(m, 1) + "×"), _count(s.get("decisions_needed"))])
     if not body:
         return None
     return Table("Sensitivity: what the experiment can detect",
-                 ["comparison", "estimate", "detectable (80% power)", "oracle expects", "power",
+                 ["comparison", "estimate", "detectable (80% power)", "oracle expects", "power", "overstated",
                   "decisions multiple", "decisions needed"],
-                 body, [False] + [True] * 6, SENSITIVITY_NOTE)
+                 body, [False] + [True] * 7, SENSITIVITY_NOTE)
 
 
 def country_sensitivity_table(country: Mapping[str, Any], currency: str | None) -> Table | None:

@@ -519,6 +519,22 @@ def power_above_zero(effect: float, std_error: float, alpha: float = 0.05) -> fl
     return float(norm.cdf(effect / std_error - z))
 
 
+def exaggeration_ratio(effect: float, std_error: float, alpha: float = 0.05) -> float:
+    """How much an estimate shown above zero overstates a true `effect` on average: E[estimate | its `1 - alpha`
+    interval lies above zero] / effect, the type M error of Gelman and Carlin (2014, "Beyond power
+    calculations"), for a normal estimate: 1 + (SE / effect) x phi(a) / (1 - Phi(a)) with a = z(1 - alpha/2) -
+    effect / SE. Close to 1 for a well-powered comparison, about 1.8 at 30% power: a lucky draw is what gets a
+    weak design above zero. NaN for an effect that is not positive or an unavailable standard error; 1 for a zero
+    standard error."""
+    _check_alpha(alpha)
+    if not _check_std_error(std_error) or not math.isfinite(effect) or effect <= 0:
+        return NAN
+    if std_error == 0:
+        return 1.0
+    a = norm.ppf(1.0 - alpha / 2.0) - effect / std_error
+    return float(1.0 + std_error / effect * math.exp(norm.logpdf(a) - norm.logsf(a)))
+
+
 def decisions_multiple(effect: float, std_error: float, alpha: float = 0.05, power: float = POWER) -> float:
     """How many times today's decisions a comparison needs to detect a true `effect` with `power`.
 
@@ -541,16 +557,19 @@ def sensitivity(interval: Interval, expected: float | None = None, alpha: float 
     comparison is expected to show (in simulation, the oracle's), the power to show it above zero and the
     multiple of today's decisions (and the decisions) it would take.
 
-    Keys: ``mde``, ``power_target``, ``expected``, ``power``, ``decisions_multiple``, ``decisions_needed``;
-    None where unavailable (no expectation, an unavailable interval, a multiple that is infinite).
+    Keys: ``mde``, ``power_target``, ``expected``, ``power``, ``exaggeration`` (`exaggeration_ratio`: how much
+    an estimate shown above zero overstates the expected difference on average), ``decisions_multiple``,
+    ``decisions_needed``; None where unavailable (no expectation, an unavailable interval, an expected difference
+    that is not positive, a multiple that is infinite).
     """
     se = interval.std_error
     out: dict[str, float | None] = {"mde": minimum_detectable_effect(se, alpha, power_target),
                                     "power_target": power_target, "expected": None, "power": None,
-                                    "decisions_multiple": None, "decisions_needed": None}
+                                    "exaggeration": None, "decisions_multiple": None, "decisions_needed": None}
     if expected is not None and math.isfinite(expected):
         multiple = decisions_multiple(expected, se, alpha, power_target)
         out.update(expected=float(expected), power=power_above_zero(expected, se, alpha),
+                   exaggeration=exaggeration_ratio(expected, se, alpha),
                    decisions_multiple=multiple if math.isfinite(multiple) else None,
                    decisions_needed=math.ceil(multiple * interval.n) if math.isfinite(multiple) else None)
     return {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in out.items()}

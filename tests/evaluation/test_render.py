@@ -367,6 +367,41 @@ def test_a_failing_verdict_says_what_the_experiment_could_detect():
     assert "5,513,715" in report and "11.0×" in report and "13,804" in report
 
 
+def test_an_underpowered_verdict_above_zero_says_how_much_it_likely_overstates():
+    summary = full_summary()
+    summary["pooled"]["difference_bandit_minus_bau"] = interval(0.0176, 0.0075, 0.0277, n=501_054)
+    summary["pooled"]["sensitivity"] = {"difference_bandit_minus_bau": {
+        "mde": 0.0144, "power_target": 0.8, "expected": 0.0073, "power": 0.29, "exaggeration": 1.81,
+        "decisions_multiple": 3.9, "decisions_needed": 1_963_631}}
+    summary["countries"]["MLB"]["sensitivity"] = {
+        "open_rate": {"mde": 0.0038, "power_target": 0.8, "expected": 0.0116, "power": 0.99, "exaggeration": 1.0,
+                      "decisions_multiple": 0.11, "decisions_needed": 13_804}}
+    markdown = render_markdown(summary)
+    assert ("- bandit minus BAU (pooled, net revenue per user): +0.0176 USD (95% CI +0.0075 to +0.0277); the oracle "
+            "expects +0.0073 USD: power 29%, so an estimate shown above zero overstates it 1.8× on average ✓ above "
+            "zero") in markdown
+    # a well-powered verdict above zero carries nothing
+    assert "+1.6 pp (95% CI +1.1 to +2.1) ✓ above zero" in markdown
+    report = _html(summary)
+    assert "overstated" in report and "1.8×" in report
+
+
+def test_the_cli_table_caption_warns_of_an_underpowered_pooled_difference():
+    from pushgrowth.cli import _results_table
+
+    summary = full_summary()
+    summary["pooled"]["difference_bandit_minus_bau"] = interval(0.0176, 0.0075, 0.0277, n=501_054)
+    sens = {"mde": 0.0144, "power_target": 0.8, "expected": 0.0073, "power": 0.29, "exaggeration": 1.81,
+            "decisions_multiple": 3.9, "decisions_needed": 1_963_631}
+    summary["pooled"]["sensitivity"] = {"difference_bandit_minus_bau": sens}
+    assert _results_table(summary).caption == ("pooled bandit - bau, the oracle expects +0.0073 USD: power 29%, so "
+                                               "an estimate shown above zero overstates it 1.8× on average")
+    summary["pooled"]["sensitivity"] = {"difference_bandit_minus_bau": {**sens, "expected": 0.03, "power": 0.99}}
+    assert _results_table(summary).caption is None
+    summary["pooled"]["difference_bandit_minus_bau"] = interval(0.0042, -0.0058, 0.0142, n=501_252)
+    assert _results_table(summary).caption.startswith("pooled bandit - bau, detectable from +0.0144 USD")
+
+
 def _html(summary: dict) -> str:
     import tempfile
 

@@ -16,6 +16,7 @@ from pushgrowth.evaluation.stats import (
     Interval,
     ate_vs_holdout,
     decisions_multiple,
+    exaggeration_ratio,
     lift,
     minimum_detectable_effect,
     pooled_difference,
@@ -173,6 +174,30 @@ def test_sensitivity_of_a_comparison():
     assert negative["decisions_multiple"] is None and negative["decisions_needed"] is None
     assert negative["power"] < 0.025
     assert sensitivity(Interval.unavailable(10), expected=0.007)["mde"] is None
+
+
+@pytest.mark.parametrize("effect", [0.3, 1.0, 1.5, 2.8])
+def test_the_exaggeration_ratio_is_the_mean_of_the_estimates_shown_above_zero(effect):
+    """Type M error: simulated normal estimates of a true `effect` (SE 1), kept when their 95% interval clears
+    zero, average `exaggeration_ratio` times the effect."""
+    draws = np.random.default_rng(int(effect * 10)).normal(effect, 1.0, 2_000_000)
+    shown = draws[draws - norm.ppf(0.975) > 0]
+    assert exaggeration_ratio(effect, 1.0) == pytest.approx(shown.mean() / effect, rel=0.01)
+    assert len(shown) / len(draws) == pytest.approx(power_above_zero(effect, 1.0), abs=0.002)
+
+
+def test_the_exaggeration_ratio_falls_to_one_with_power_and_is_undefined_without_a_positive_effect():
+    assert exaggeration_ratio(minimum_detectable_effect(1.0), 1.0) == pytest.approx(1.12, abs=0.01)
+    assert exaggeration_ratio(0.0073, 0.0051) == pytest.approx(1.81, abs=0.01)  # the demo's pooled difference
+    assert exaggeration_ratio(10.0, 1.0) == pytest.approx(1.0, abs=1e-6)
+    assert exaggeration_ratio(1e-6, 1.0) > 1e5  # a near-null effect is only ever shown by luck
+    assert exaggeration_ratio(1.0, 0.0) == 1.0
+    for effect in (0.0, -1.0, float("nan")):
+        assert math.isnan(exaggeration_ratio(effect, 1.0))
+    assert math.isnan(exaggeration_ratio(1.0, float("nan")))
+    assert sensitivity(Interval(0.004, -0.006, 0.014, 0.005, 500_000), expected=0.007)["exaggeration"] == (
+        pytest.approx(exaggeration_ratio(0.007, 0.005)))
+    assert sensitivity(Interval(0.004, -0.006, 0.014, 0.005, 500_000), expected=-0.001)["exaggeration"] is None
 
 
 @pytest.mark.parametrize("bad", [0.0, 1.0, 1.5, True])
