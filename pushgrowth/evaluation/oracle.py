@@ -2,6 +2,8 @@
 
 At decision time (before the World simulates the plans' days) the oracle values every chosen plan on its
 campaign's objective: the open rate, P(conversion), or the *incremental* net revenue against sending nothing.
+The pushes the user's earlier plans still have queued count against every plan compared (they tire the user);
+the decision's own queued pushes, named by its trace id, are the plan being valued and do not.
 The best plan of each decision is found by coordinate ascent over the five dimensions (two rounds, starting from
 the chosen plan): exact optimization over thousands of joint plans per user would cost far more, and the
 World's responses are close to additive across dimensions, so this finds the optimum or comes very near it.
@@ -115,6 +117,8 @@ def _evaluate(world: World, country: str, blocks: list[tuple[pd.DataFrame, Optio
     actions = pd.concat([o.actions(i) for _, o, i in blocks], ignore_index=True)
     users = np.concatenate([r["user_id"].to_numpy(np.int64) for r, _, _ in blocks])
     share = np.concatenate([r["cost_share"].to_numpy(np.float64) for r, _, _ in blocks])
-    out = world.oracle(country, users, actions, cost_share=share)
+    traces = (np.concatenate([r["trace_id"].to_numpy(object) for r, _, _ in blocks])
+              if all("trace_id" in r.columns for r, _, _ in blocks) else None)
+    out = world.oracle(country, users, actions, cost_share=share, trace_ids=traces)
     sizes = np.cumsum([0] + [len(r) for r, _, _ in blocks])
     return [out.iloc[a:b].reset_index(drop=True) for a, b in zip(sizes[:-1], sizes[1:], strict=True)]

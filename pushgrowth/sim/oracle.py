@@ -1,9 +1,10 @@
 """Ground truth: the expected outcome of any weekly push plan for any user, from the World's own model.
 
 For a plan decided on date d, the window is d .. d + MATURITY_DAYS - 1 (the plan's week plus the attribution
-days). The expectations use the user's state at decision time (engagement, recent pushes, opt-in) and the same
-probability functions as the simulation; what cannot be known at decision time (other campaigns' future pushes,
-engagement drift) is held fixed, so the oracle is exact up to those second-order effects.
+days). The expectations use the user's state at decision time (engagement, recent pushes, opt-in), the pushes
+other plans already have scheduled for the user in the window (`scheduled`: they tire the user as the plan's
+own do), and the same probability functions as the simulation; what cannot be known at decision time (pushes
+of plans decided later, engagement drift) is left out, so the oracle is exact up to those effects.
 
 Outcomes, one row per (user, plan):
 - `expected_sends`: pushes expected to be delivered; `expected_opens`; `open_rate` = opens / delivered pushes
@@ -44,8 +45,10 @@ def _codes(series: pd.Series, mapping: dict[str, int], column: str) -> np.ndarra
 
 def evaluate(
     state: CountryState, calib: CountryCalibration, date: dt.date, idx: np.ndarray, actions: pd.DataFrame,
-    cost_share: np.ndarray | float = 1.0,
+    cost_share: np.ndarray | float = 1.0, scheduled: np.ndarray | None = None,
 ) -> pd.DataFrame:
+    """Expected outcomes of one plan per row (user `idx`, `actions`) decided on `date`; `scheduled` (rows x
+    MATURITY_DAYS) counts the pushes other plans already have queued for the user on each day of the window."""
     missing = [c for c in ACTION_COLUMNS if c not in actions.columns]
     if missing:
         raise ValueError(f"oracle: actions lack columns {missing}; expected {list(ACTION_COLUMNS)}")
@@ -79,13 +82,19 @@ def evaluate(
     no_attr = np.ones(m)
     p_stay = np.ones(m)
     p_open_by = np.zeros((m, MATURITY_DAYS))
-    # pushes in the seven days up to (fatigue: before) day j, from history and from the plan itself
+    # pushes in the seven days up to (fatigue: before) day j, from history, from other plans' queued pushes and
+    # from the plan itself; `hist` (without the plan) is what the user would see without this plan
+    if scheduled is None:
+        scheduled = np.zeros((m, MATURITY_DAYS))
+    elif scheduled.shape != (m, MATURITY_DAYS):
+        raise ValueError(f"oracle: scheduled has shape {scheduled.shape}; expected {(m, MATURITY_DAYS)}")
     n7_before = np.zeros((m, MATURITY_DAYS))
     hist = np.zeros((m, MATURITY_DAYS))
     for j in range(MATURITY_DAYS):
-        hist[:, j] = history[:, : max(0, 6 - j)].sum(axis=1)
+        hist[:, j] = history[:, : max(0, 6 - j)].sum(axis=1) + scheduled[:, max(0, j - 6): j].sum(axis=1)
         n7_before[:, j] = hist[:, j] + sends[:, max(0, j - 6): min(j, 7)].sum(axis=1)
-    n7_through = n7_before + np.pad(sends, ((0, 0), (0, MATURITY_DAYS - 7)))
+    hist = hist + scheduled  # through day j: organic buying (annoyance) counts the day's own pushes
+    n7_through = n7_before + scheduled + np.pad(sends, ((0, 0), (0, MATURITY_DAYS - 7)))
     day_dates = [date + dt.timedelta(days=j) for j in range(MATURITY_DAYS)]
     p_org = np.stack([R.organic_order_probability(pop, calib, idx, d, n7_through[:, j])
                       for j, d in enumerate(day_dates)], axis=1)

@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from pushgrowth.domain import COUNTRIES, COUPON_KINDS, TONES, VALUE_PROPOSITIONS
+from pushgrowth.domain import COUNTRIES, COUPON_KINDS, MATURITY_DAYS, TONES, VALUE_PROPOSITIONS
 from pushgrowth.sim import oracle as _oracle
 from pushgrowth.sim.config import WorldConfig
 from pushgrowth.sim.day import simulate_country_day
@@ -108,11 +108,15 @@ class World:
         actions: pd.DataFrame,
         date: dt.date | None = None,
         cost_share: np.ndarray | float = 1.0,
+        trace_ids: np.ndarray | list[str] | None = None,
     ) -> pd.DataFrame:
         """Expected outcomes of one plan per user, decided on `date` (default: today, before it is simulated).
 
         `actions` has one row per user with the columns in `pushgrowth.sim.oracle.ACTION_COLUMNS`; see that
         module for the meaning of each outcome. Only today's state is known, so `date` must not be in the past.
+        Pushes already queued for a user in the plan's window count as other plans' (they tire the user), except
+        those of the row's own plan when `trace_ids` (one per row) names it: a plan already delivered to the
+        World, or being compared with the alternatives it replaces.
         """
         date = date or self.today
         if date < self.today:
@@ -124,8 +128,11 @@ class World:
             raise ValueError(f"oracle: user ids {bad} are not users of {country}")
         if len(actions) != len(idx):
             raise ValueError(f"oracle: {len(actions)} actions for {len(idx)} users; give one action per user")
+        if trace_ids is not None and len(trace_ids) != len(idx):
+            raise ValueError(f"oracle: {len(trace_ids)} trace ids for {len(idx)} users; give one per user")
         calib = self.config.country_calibration(country)
-        return _oracle.evaluate(state, calib, date, idx, actions.reset_index(drop=True), cost_share)
+        scheduled = _queued_pushes(state, date, idx, trace_ids)
+        return _oracle.evaluate(state, calib, date, idx, actions.reset_index(drop=True), cost_share, scheduled)
 
     def save(self, path: str | Path) -> None:
         """Write the whole state (config, date, populations, queues) under `path`, replacing what was there."""
@@ -152,6 +159,42 @@ class World:
         world = cls.__new__(cls)
         world.config, world.today, world.states = config, saved["today"], saved["states"]
         return world
+
+
+def _queued_pushes(state: CountryState, date: dt.date, idx: np.ndarray,
+                   trace_ids: np.ndarray | list[str] | None) -> np.ndarray:
+    """(rows x MATURITY_DAYS): pushes queued for each row's user on each day of a window starting on `date`,
+    the row's own trace's left out."""
+    per_user, traces, own = _queue_counts(state, date)
+    out = per_user[idx]
+    if trace_ids is not None and len(traces):
+        out = out - own[traces.get_indexer(np.asarray(trace_ids, dtype=object))]
+    return out
+
+
+_QUEUE_COUNTS: dict[int, tuple] = {}
+"""The last `_queue_counts` of each country state, kept while its queue object and the date stay the same (the
+oracle asks about one queue a dozen times a day)."""
+
+
+def _queue_counts(state: CountryState, date: dt.date) -> tuple[np.ndarray, pd.Index, np.ndarray]:
+    """Queued pushes per user and day of the window (users x MATURITY_DAYS), the queued traces, and their pushes
+    per day (traces + 1 rows, the last one all zeros for traces with nothing queued)."""
+    q = state.queue
+    cached = _QUEUE_COUNTS.get(id(state))
+    if cached is not None and cached[0] is q and cached[1] == date:
+        return cached[2]
+    per_user = np.zeros((state.pop.n, MATURITY_DAYS))
+    offset = q["send_date"].to_numpy().astype("datetime64[D]").astype(np.int64) - day_index(date)
+    user = state.user_index(q["user_id"].to_numpy(np.int64))
+    keep = (offset >= 0) & (offset < MATURITY_DAYS) & (user >= 0)
+    codes, uniques = pd.factorize(q["trace_id"].to_numpy(object)[keep])
+    own = np.zeros((len(uniques) + 1, MATURITY_DAYS))
+    np.add.at(per_user, (user[keep], offset[keep]), 1.0)
+    np.add.at(own, (codes, offset[keep]), 1.0)
+    result = (per_user, pd.Index(uniques), own)
+    _QUEUE_COUNTS[id(state)] = (q, date, result)
+    return result
 
 
 def _check_outbox(outbox: pd.DataFrame) -> None:

@@ -9,7 +9,7 @@ import pytest
 from pushgrowth.bandit.features import DIMENSIONS
 from pushgrowth.bandit.policy import Options
 from pushgrowth.campaigns import load_catalog
-from pushgrowth.evaluation.oracle import METRIC, oracle_values
+from pushgrowth.evaluation.oracle import METRIC, _indices, oracle_values
 from pushgrowth.sim import World, WorldConfig
 
 COUNTRY = "MLA"
@@ -71,3 +71,44 @@ def test_the_coordinate_search_finds_the_best_joint_plan(setting):
         best = found.loc[row["trace_id"], "best"]
         assert best <= brute + 1e-9
         assert best >= brute - 0.01 * abs(brute) - 1e-9, (row["objective"], best, brute)
+
+
+def _outbox(world, decisions: pd.DataFrame, catalog, weekday: int | None = None) -> pd.DataFrame:
+    """The outbox rows of decisions' plans (their own trace ids), on another weekday if given."""
+    from pushgrowth.plans import expand_plans
+
+    plans = []
+    for _, row in decisions.iterrows():
+        campaign = catalog.get(row["campaign_id"])
+        options = Options.of_campaign(campaign)
+        action = options.actions(_indices(pd.DataFrame([row]), options)).iloc[0].to_dict()
+        action["send_weekday"] = action["send_weekday"] if weekday is None else weekday
+        plans.append({**action, "user_id": int(row["user_id"]), "country": COUNTRY, "campaign_id": row["campaign_id"],
+                      "trace_id": row["trace_id"], "coupon_code": "CODE" if action["coupon_value"] > 0 else None,
+                      "send_hour_local": int(action["send_hour"])})
+    return expand_plans(pd.DataFrame(plans), world.today)
+
+
+def test_a_decision_is_valued_against_the_pushes_other_plans_have_queued(setting):
+    """Its own queued pushes are the plan being valued; another plan's queued pushes tire the user."""
+    _, catalog, decisions = setting
+    world = World(WorldConfig.build((COUNTRY,), users=400, seed=11))
+    world.step()
+    pop = world.population(COUNTRY)
+    today = world.today.weekday()
+    planned = decisions[(decisions["group"] != "holdout") & decisions["frequency"].notna()]
+    planned = planned[(planned["send_weekday"].astype(int) - today) % 7 >= 3].head(12)  # late in the week
+    planned = planned.assign(user_id=pop.user_id[pop.push_opt_in][: len(planned)], frequency=1.0)
+    assert len(planned) >= 6
+    before = oracle_values(world, COUNTRY, planned, catalog, search_sample=None).set_index("trace_id")
+    world.deliver(_outbox(world, planned, catalog))
+    own = oracle_values(world, COUNTRY, planned, catalog, search_sample=None).set_index("trace_id")
+    pd.testing.assert_frame_equal(own, before)
+    for shift in (0, 1, 2):  # three other plans push the same users in the days before theirs
+        other = planned.assign(trace_id=[f"other{shift}-{t}" for t in planned["trace_id"]])
+        world.deliver(_outbox(world, other, catalog, weekday=(today + shift) % 7))
+    tired = oracle_values(world, COUNTRY, planned, catalog, search_sample=None).set_index("trace_id")
+    assert (tired["open_rate"] <= own["open_rate"] + 1e-12).all()
+    assert tired["open_rate"].mean() < 0.9 * own["open_rate"].mean()
+    opens = planned.set_index("trace_id")["objective"] == "open"
+    assert (tired.loc[opens[opens].index, "value"] < own.loc[opens[opens].index, "value"]).all()

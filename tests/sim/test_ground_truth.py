@@ -105,3 +105,44 @@ def test_lifecycle_stages_emerge_from_behaviour_and_move_over_time():
     new = (pd.to_datetime(last["snapshot_date"]) - pd.to_datetime(last["signup_date"])).dt.days <= 30
     assert 0.005 < new.mean() < 0.15
     assert len(last) > len(first)  # users keep signing up
+
+
+def test_the_oracle_counts_the_pushes_other_plans_already_have_queued():
+    """Two plans a week for the same users, interleaved: the second plan's pushes land on days the first plan
+    already pushes around, and tire the user. Its oracle, asked after the first plan is queued, expects the
+    fatigue that the simulation then shows; without the queue it would expect far more opens."""
+    from pushgrowth.sim import oracle as sim_oracle
+
+    world = World(WorldConfig.build(("MLM",), users=40_000, seed=6))
+    world.step()
+    pop = world.population("MLM")
+    users = pop.user_id[pop.push_opt_in][:15_000]
+    today = world.today.weekday()
+
+    def plans(weekday: int, seed: int) -> pd.DataFrame:
+        actions = SPACE.joint_actions().sample(len(users), replace=True, random_state=seed).reset_index(drop=True)
+        return actions.assign(send_weekday=weekday, frequency=3)
+
+    first, second = plans(today, 1), plans((today + 1) % 7, 2)
+    world.deliver(outbox_for(world, "MLM", users, first, campaign="c1"))
+    outbox = outbox_for(world, "MLM", users, second, campaign="c2")
+    traces = outbox.drop_duplicates("trace_id").set_index("user_id").loc[users, "trace_id"].to_numpy()
+    before = world.oracle("MLM", users, second)
+    world.deliver(outbox)
+    expected = world.oracle("MLM", users, second, trace_ids=traces)  # its own queued pushes are the plan itself
+    pd.testing.assert_frame_equal(expected, before)
+    state = world._state("MLM")
+    naive = sim_oracle.evaluate(state, world.config.country_calibration("MLM"), world.today,
+                                state.user_index(users), second)
+    assert (expected["expected_opens"] <= naive["expected_opens"] + 1e-12).all()
+    days = [world.step()["MLM"] for _ in range(MATURITY_DAYS)]
+    sends = pd.concat([d["push_sends"].to_pandas() for d in days])
+    opens = pd.concat([d["push_events"].to_pandas() for d in days])
+    mine = set(traces)
+    delivered = int(((sends["status"] == "delivered") & sends["trace_id"].isin(mine)).sum())
+    realized = int(opens["trace_id"].isin(mine).sum()) / delivered
+    rate = expected["expected_opens"].sum() / expected["expected_sends"].sum()
+    naive_rate = naive["expected_opens"].sum() / naive["expected_sends"].sum()
+    se = np.sqrt(rate * (1 - rate) / delivered)
+    assert abs(realized - rate) < 4 * se, (realized, rate, naive_rate)
+    assert naive_rate - realized > 8 * se, (realized, rate, naive_rate)
