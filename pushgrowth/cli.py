@@ -11,7 +11,7 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
 from pushgrowth.campaigns.cli import app as campaigns_app
@@ -64,14 +64,32 @@ def simulate(
     except ValueError as exc:
         console.print(f"[red]invalid simulation settings:[/red] {exc}")
         raise typer.Exit(2) from exc
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  console=console, transient=False) as progress:
-        task = progress.add_task("simulating", total=days)
+    from pushgrowth.simulate import STAGES
+
+    runs_per_day = len(config.users) * len(STAGES)
+    running: dict[str, str] = {}
+    with Progress(TextColumn("{task.fields[days]}"), BarColumn(), TextColumn("{task.description}"),
+                  TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(), console=console,
+                  transient=False) as progress:
+        task = progress.add_task("starting", total=days * runs_per_day, days=f"day 0/{days}")
+        done_days = [0]
+
+        def on_stage(key: str, stage: str, done: bool) -> None:
+            country = key.split("|")[0]
+            if done:
+                running.pop(country, None)
+                progress.advance(task)
+            else:
+                running[country] = stage
+            progress.update(task, description=" ".join(f"{c} {s}" for c, s in sorted(running.items())) or "…")
 
         def on_day(day) -> None:
-            progress.update(task, advance=1, description=f"simulated {day.date} ({len(day.runs)} runs)")
+            done_days[0] += 1
+            progress.update(task, completed=done_days[0] * runs_per_day, days=f"day {done_days[0]}/{days}",
+                            description=f"{day.date} done ({len(day.runs)} runs)")
 
-        result = run(home, config, days, resume=resume, on_day=on_day, budget_scale=budget_scale, workers=workers)
+        result = run(home, config, days, resume=resume, on_day=on_day, on_stage=on_stage,
+                     budget_scale=budget_scale, workers=workers)
     summary = json.loads((home.reports / "summary.json").read_text())
     table = Table(title=f"pushgrowth simulation: {summary['days']} days from {summary['start_date']}")
     for col in ("country", "users", "sessions", "orders", "pushes sent", "opens", "redemptions", "opt-outs"):
@@ -233,6 +251,42 @@ def bench_sim_cmd(
     from pushgrowth.bench import bench_sim
 
     print(json.dumps(bench_sim(users, country.upper(), days, push_share, seed)))
+
+
+@bench_app.command("loop")
+def bench_loop_cmd(
+    users: int = typer.Option(5_000, min=1, help="Users per country on average (as in `simulate`)."),
+    days: int = typer.Option(28, min=1),
+    countries: str = typer.Option("MLA,MLB,MLM", help="Comma-separated site codes."),
+    seed: int = typer.Option(7),
+    workers: int = typer.Option(2, min=1, max=8),
+    home: Path = typer.Option(None, help="Home folder to run in (emptied first; default: a temporary one)."),
+    profile: Path = typer.Option(None, help="Write one cProfile dump per stage into this folder."),
+) -> None:
+    """Time the closed loop through the real definitions, per stage; prints one JSON line."""
+    from pushgrowth.bench import bench_loop
+
+    print(json.dumps(bench_loop(users, days, _countries(countries), seed, workers, home, profile)))
+
+
+@bench_app.command("page")
+def bench_page_cmd(
+    results: Path = typer.Argument(..., exists=True, dir_okay=False,
+                                   help="A file of the JSON lines `bench` commands printed."),
+) -> None:
+    """Print the benchmarks page (Markdown, as docs/benchmarks.md) from recorded benchmark results."""
+    from pushgrowth.bench import page
+
+    rows = []
+    for number, line in enumerate(results.read_text().splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError as exc:
+            typer.secho(f"{results}:{number}: not a JSON line ({exc.msg})", fg="red", err=True)
+            raise typer.Exit(2) from exc
+    print(page(rows))
 
 
 @bench_app.command("assign")

@@ -34,6 +34,7 @@ from pushgrowth.home import Home
 from pushgrowth.lake import read_partition, write_partition
 from pushgrowth.landing.zone import write_drop
 from pushgrowth.sim import World, WorldConfig
+from pushgrowth import timing
 
 SENSOR_NAME = "landing_zone_sensor"
 CATALOG_SENSOR = "catalog_change_sensor"
@@ -74,12 +75,16 @@ class DayResult:
     rows: dict[str, dict[str, int]] = field(default_factory=dict)
     decisions: dict[str, int] = field(default_factory=dict)
     pushes: dict[str, int] = field(default_factory=dict)
+    timings: dict[str, float] = field(default_factory=dict)
+    """Seconds per timing stage (`pushgrowth.timing.STAGES`) spent on this day, summed over processes."""
 
 
 @dataclass
 class SimulationResult:
     config: WorldConfig
     days: list[DayResult]
+    timings: dict[str, float] = field(default_factory=dict)
+    """Seconds per timing stage over the whole run (the days' and the final reports'), summed over processes."""
 
     @property
     def failures(self) -> list[str]:
@@ -112,15 +117,23 @@ class ChainResult:
     failures: list[str] = field(default_factory=list)
     assigned: bool = False
     ok: bool = False
+    stage: str = ""
+    timings: dict[str, float] = field(default_factory=dict)
 
 
 _WORKER: dict = {}
 """The definitions and the Dagster instance of the run, loaded once (importing them takes seconds)."""
 
 
-def _init_worker(root: str, log: str | None = None, threads: int | None = None) -> None:
+def _init_worker(root: str, log: str | None = None, threads: int | None = None, profile: str | None = None,
+                 worker: bool = False) -> None:
     if threads is not None:  # this worker's share of the cores (see bandit.model.THREADS_ENV)
         os.environ.setdefault(THREADS_ENV, str(threads))
+    if worker and log:  # everything a worker prints (libraries' chatter, C extensions too) goes to the log
+        with open(log, "a") as out:
+            os.dup2(out.fileno(), 1)
+            os.dup2(out.fileno(), 2)
+    timing.enable_profiling(profile)
     home = Home.from_env(root)
     prepare_dagster_home(home)
     from pushgrowth.definitions import defs  # imported here: DAGSTER_HOME must be set first
@@ -135,9 +148,12 @@ def _execute(job_name: str, partition_key, chain: ChainResult, label: str, tags:
     chain.runs.append(label)
     log = _WORKER.get("log")
     with (open(log, "a") if log else contextlib.nullcontext()) as out, \
-            (contextlib.redirect_stdout(out) if out else contextlib.nullcontext()):  # dbt echoes its log
+            (contextlib.redirect_stdout(out) if out else contextlib.nullcontext()), \
+            (contextlib.redirect_stderr(out) if out else contextlib.nullcontext()), timing.stage("dagster"):
+        # dbt echoes its log, MLflow announces registrations: the log file gets them, not the console
         outcome = job.execute_in_process(partition_key=partition_key, instance=_WORKER["instance"], tags=tags,
                                          raise_on_error=False, run_config=QUIET)
+    chain.timings = timing.add(chain.timings, timing.take())
     if not outcome.success:
         chain.failures.append(f"{label}: {_failure_message(outcome)}")
     if needed is not None:
@@ -155,7 +171,7 @@ def _stage(key: str, tags: dict, stage: str) -> ChainResult:
     """Run one stage of a country-day; `chain.ok` says whether the next stage may run."""
     from pushgrowth.defs.partitions import country_day_partitions
 
-    chain = ChainResult(key)
+    chain = ChainResult(key, stage=stage)
     partition = country_day_partitions.get_partition_key_from_str(key)
     country = partition.keys_by_dimension["country"]
     if stage == "raw":
@@ -174,19 +190,6 @@ def _stage(key: str, tags: dict, stage: str) -> ChainResult:
     return chain
 
 
-def _country_day(key: str, tags: dict) -> ChainResult:
-    """One country-day's stages in order, in this process, as the daemon would run them."""
-    chain = ChainResult(key)
-    for stage in STAGES:
-        part = _stage(key, tags, stage)
-        chain.runs += part.runs
-        chain.failures += part.failures
-        chain.assigned = part.assigned
-        if not part.ok:
-            break
-    return chain
-
-
 class Loop:
     """The closed loop over one home folder: a World, the Dagster definitions and instance, the sensor cursors.
 
@@ -197,10 +200,14 @@ class Loop:
     workers take about 3/2 of a country-day's runs, not two country-days' worth.
     """
 
-    def __init__(self, home: Home, world: World, workers: int = 1):
+    def __init__(self, home: Home, world: World, workers: int = 1, profile: Path | None = None,
+                 on_stage: Callable[[str, str, bool], None] | None = None):
         self.home, self.world = home, world
         self.log = home.root / "simulate.log"
-        _init_worker(str(home.root), str(self.log))
+        self.on_stage = on_stage or (lambda key, stage, done: None)
+        """Called with (country-day key, stage, False) as each stage of a country-day starts and with True when it
+        has ended (see `STAGES`)."""
+        _init_worker(str(home.root), str(self.log), profile=str(profile) if profile else None)
         self.defs, self.instance = _WORKER["defs"], _WORKER["instance"]
         self.cursor_file = home.root / "simulate_cursor.json"
         self.cursors: dict[str, str | None] = (json.loads(self.cursor_file.read_text())
@@ -213,7 +220,8 @@ class Loop:
             cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
             self.pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
                                             initializer=_init_worker,
-                                            initargs=(str(home.root), str(self.log), max(1, cores // workers)))
+                                            initargs=(str(home.root), str(self.log), max(1, cores // workers),
+                                                      str(profile) if profile else None, True))
 
     def close(self) -> None:
         if self.pool is not None:
@@ -222,39 +230,57 @@ class Loop:
 
     def day(self) -> DayResult:
         date = self.world.today
-        extracts = self.world.step()
         result = DayResult(date)
-        for country, tables in extracts.items():
-            write_drop(self.home.landing, country, date, tables)
-            result.rows[country] = {name: t.num_rows for name, t in tables.items()}
+        with timing.stage("world"):
+            extracts = self.world.step()
+            for country, tables in extracts.items():
+                write_drop(self.home.landing, country, date, tables)
+                result.rows[country] = {name: t.num_rows for name, t in tables.items()}
         for request in self.tick(CATALOG_SENSOR):
             chain = ChainResult("catalog")
             _execute(self.defs.resolve_sensor_def(CATALOG_SENSOR).job_name, None, chain, "catalog_job",
                      {**request.tags, "dagster/run_key": request.run_key, "dagster/sensor_name": CATALOG_SENSOR})
             result.runs += chain.runs
             result.failures += chain.failures
+            result.timings = timing.add(result.timings, chain.timings)
         work = [(str(r.partition_key), {**r.tags, "dagster/run_key": r.run_key, "dagster/sensor_name": SENSOR_NAME})
                 for r in self.tick(SENSOR_NAME)]
         for chain in self._chains(work):
             result.runs += chain.runs
             result.failures += chain.failures
+            result.timings = timing.add(result.timings, chain.timings)
             if chain.assigned:
                 self.deliver(chain.key, result)
-        self.world.save(self.home.world)
+        with timing.stage("world"):
+            self.world.save(self.home.world)
+        result.timings = timing.add(result.timings, timing.take())
         return result
 
     def _chains(self, work: list[tuple[str, dict]]) -> Iterator[ChainResult]:
-        """Run the country-days' stages; yields each stage's result as it ends (the assign stage's last)."""
+        """Run the country-days' stages, each after the one before it succeeded; yields each stage's result as it
+        ends (a country-day's assign stage last)."""
         if self.pool is None:
-            yield from (_country_day(key, tags) for key, tags in work)
+            for key, tags in work:
+                for stage in STAGES:
+                    self.on_stage(key, stage, False)
+                    chain = _stage(key, tags, stage)
+                    self.on_stage(key, stage, True)
+                    yield chain
+                    if not chain.ok:
+                        break
             return
-        pending = {self.pool.submit(_stage, key, tags, STAGES[0]): (key, tags, 0) for key, tags in work}
+        pending = {}
+        for key, tags in work:
+            self.on_stage(key, STAGES[0], False)
+            pending[self.pool.submit(_stage, key, tags, STAGES[0])] = (key, tags, 0)
         while pending:
             done, _ = futures.wait(pending, return_when=futures.FIRST_COMPLETED)
             for future in done:
                 key, tags, i = pending.pop(future)
                 chain = future.result()
+                self.on_stage(key, STAGES[i], True)
                 if chain.ok and i + 1 < len(STAGES):
+                    self.on_stage(key, STAGES[i + 1], False)
                     pending[self.pool.submit(_stage, key, tags, STAGES[i + 1])] = (key, tags, i + 1)
                 yield chain
 
@@ -262,19 +288,25 @@ class Loop:
         """Hand the delivered outbox to the World, and record the oracle's view of the decisions."""
         country, day = key.split("|")
         tomorrow = dt.date.fromisoformat(day) + dt.timedelta(days=1)
-        outbox = pd.read_parquet(FileDelivery(self.home.outbox).path(country, tomorrow))
-        if len(outbox):
-            self.world.deliver(outbox)
+        with timing.stage("world"):
+            outbox = pd.read_parquet(FileDelivery(self.home.outbox).path(country, tomorrow))
+            if len(outbox):
+                self.world.deliver(outbox)
         decisions = read_partition(self.home.lake, "decisions", country, tomorrow).to_pandas()
         result.decisions[country] = len(decisions)
         result.pushes[country] = len(outbox)
         if len(decisions) and self.world.today == tomorrow:
-            truth = oracle_values(self.world, country, decisions, published_catalog(self.home.lake))
-            write_partition(self.home.lake, "oracle", country, tomorrow,
-                            pa.Table.from_pandas(truth, preserve_index=False))
+            with timing.stage("oracle"):
+                truth = oracle_values(self.world, country, decisions, published_catalog(self.home.lake))
+                write_partition(self.home.lake, "oracle", country, tomorrow,
+                                pa.Table.from_pandas(truth, preserve_index=False))
 
     def tick(self, sensor_name: str) -> list[dg.RunRequest]:
         """Evaluate a sensor as the daemon would, keep its cursor, and return its run requests."""
+        with timing.stage("sensors"):
+            return self._tick(sensor_name)
+
+    def _tick(self, sensor_name: str) -> list[dg.RunRequest]:
         sensor = self.defs.resolve_sensor_def(sensor_name)
         context = dg.build_sensor_context(instance=self.instance, cursor=self.cursors.get(sensor_name),
                                           sensor_name=sensor_name, resources=self.defs.resources,
@@ -301,8 +333,14 @@ def simulate(
     on_day: Callable[[DayResult], None] | None = None,
     budget_scale: float | None = None,
     workers: int = 1,
+    profile: Path | None = None,
+    on_stage: Callable[[str, str, bool], None] | None = None,
 ) -> SimulationResult:
-    """Run `days` days; with `resume`, continue the World saved in the home folder instead of a fresh one."""
+    """Run `days` days; with `resume`, continue the World saved in the home folder instead of a fresh one.
+
+    `on_day` is called with each finished day, `on_stage` with (country-day key, stage, done) as each run starts
+    and ends;
+    with `profile`, every timing stage is profiled into that folder (see `pushgrowth.timing`)."""
     home.root.mkdir(parents=True, exist_ok=True)
     world = World.load(home.world) if resume else World(config)
     if not resume and budget_scale is not False:
@@ -310,7 +348,7 @@ def simulate(
         home_settings.save(home, home_settings.HomeSettings(budget_scale=scale))
     if not resume:
         (home.root / "simulate_cursor.json").unlink(missing_ok=True)
-    loop = Loop(home, world, workers)
+    loop = Loop(home, world, workers, profile=profile, on_stage=on_stage)
     results = []
     try:
         for _ in range(days):
@@ -320,8 +358,14 @@ def simulate(
                 on_day(day)
     finally:
         loop.close()
-    result = SimulationResult(world.config, results)
-    write_reports(home, result)
+    with timing.stage("summary"):
+        result = SimulationResult(world.config, results)
+        write_reports(home, result)
+    result.timings = timing.add({}, timing.take())
+    for day in results:
+        result.timings = timing.add(result.timings, day.timings)
+    if profile is not None:
+        timing.merge_profiles(profile)
     return result
 
 

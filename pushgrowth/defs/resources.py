@@ -5,7 +5,6 @@ External systems are small typed resources with a local implementation: delivery
 `PUSHGROWTH_SLACK_WEBHOOK_URL` is set. Tests and the demo therefore run the same code paths as production.
 """
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import dagster as dg
@@ -28,9 +27,10 @@ class DbtResource(dg.ConfigurableResource):
 
     project_dir: str = str(DBT_PROJECT_DIR)
 
-    def build(self, context: dg.AssetExecutionContext, home: Home, vars: dict[str, str]) -> Iterator:
-        """Build the selected dbt assets for `vars`; yields their Dagster events, then raises if the build failed
-        (after the failed tests' check results are recorded)."""
+    def build(self, context: dg.AssetExecutionContext, home: Home, vars: dict[str, str]
+              ) -> tuple[list, dg.Failure | None]:
+        """Build the selected dbt assets for `vars`: their Dagster events, and the failure to raise once those are
+        yielded (so that failed tests' check results are recorded first), None when the build succeeded."""
         from dagster_dbt.asset_utils import get_updated_cli_invocation_params_for_context
         from dagster_dbt.core.dbt_cli_event import DbtCoreCliEventMessage
 
@@ -41,12 +41,15 @@ class DbtResource(dg.ConfigurableResource):
         # dagster-dbt may hand back a temporary copy of the project holding a generated selector (large selections)
         project = Path(params.dbt_project.project_dir) if params.dbt_project else Path(self.project_dir)
         build = InProcessDbt(home, project).build(vars, extra)
-        for raw in build.events:
-            yield from DbtCoreCliEventMessage(raw_event=raw, event_history_metadata={}).to_default_asset_events(
-                manifest=params.manifest, dagster_dbt_translator=params.dagster_dbt_translator, context=context)
-        if not build.success:
-            raise dg.Failure(description=f"dbt build {vars} failed: " + "; ".join(build.errors or ["see dbt log"]),
-                             metadata={"errors": build.errors, "dbt_log": str(home.dbt / "logs" / "dbt.log")})
+        events = [event for raw in build.events
+                  for event in DbtCoreCliEventMessage(raw_event=raw, event_history_metadata={}).to_default_asset_events(
+                      manifest=params.manifest, dagster_dbt_translator=params.dagster_dbt_translator,
+                      context=context)]
+        if build.success:
+            return events, None
+        return events, dg.Failure(
+            description=f"dbt build {vars} failed: " + "; ".join(build.errors or ["see dbt log"]),
+            metadata={"errors": build.errors, "dbt_log": str(home.dbt / "logs" / "dbt.log")})
 
 
 class HomeResource(dg.ConfigurableResource):

@@ -9,9 +9,9 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-from pushgrowth.campaigns import catalog_hash
+from pushgrowth.campaigns import catalog_hash, load_catalog
 from pushgrowth.catalog_path import default_catalog_path
-from pushgrowth.catalog_store import published_version
+from pushgrowth.catalog_store import publish, published_version
 from pushgrowth.defs.campaigns.assets import budget_ledger_asset, campaign_catalog, catalog_is_valid
 from pushgrowth.defs.campaigns.sensors import catalog_change_sensor
 from pushgrowth.defs.resources import HomeResource
@@ -88,6 +88,10 @@ def test_budget_ledger_sums_the_month_so_far(tmp_path, catalog_dir):
             "redeemed_at_utc": pd.to_datetime([f"{day} 15:00"] * n, utc=True), "country": ["MLB"] * n,
         }), preserve_index=False)
 
+    catalog = load_catalog()
+    publish(catalog.model_copy(update={"campaigns": [
+        c.model_copy(update={"budget": c.budget.model_copy(update={"monthly": 90_000.0})}) if c.id == campaign else c
+        for c in catalog.campaigns]}), home.lake)  # the published budget, not the YAML's, is the ledger's
     write_partition(home.lake, "raw/coupon_redemptions", "MLB", dt.date(2026, 8, 31), redemptions(
         dt.date(2026, 8, 31), [999.0]))
     write_partition(home.lake, "raw/coupon_redemptions", "MLB", dt.date(2026, 9, 1), redemptions(
@@ -100,7 +104,7 @@ def test_budget_ledger_sums_the_month_so_far(tmp_path, catalog_dir):
     ledger = read_partition(home.lake, "budget_ledger", "MLB", dt.date(2026, 9, 2)).to_pandas()
     row = ledger[(ledger["campaign_id"] == campaign) & (ledger["month"] == dt.date(2026, 9, 1))].iloc[0]
     assert row["committed"] == pytest.approx(45.0)  # cost share 1.0; August's redemption is another month
-    assert row["remaining"] == pytest.approx(110_000 - 45.0)
+    assert row["budget"] == pytest.approx(90_000.0) and row["remaining"] == pytest.approx(90_000 - 45.0)
     assert row["pace"] == pytest.approx(2 / 30)
     assert set(ledger["country"]) == {"MLB"}
     assert result.asset_materializations_for_node("budget_ledger")[0].metadata["committed"].value >= 45.0

@@ -29,6 +29,7 @@ from pushgrowth.defs.quality.checks import AUTOMATION
 from pushgrowth.defs.resources import BanditSettings, DeliveryResource, HomeResource
 from pushgrowth.lake import read_partition, write_partition
 from pushgrowth.settings import load as load_settings
+from pushgrowth.timing import stage, timed
 
 ASSIGNMENTS_KEY = dg.AssetKey("daily_assignments")
 
@@ -60,6 +61,7 @@ def serving_policy(home, country: str, bandit: BanditSettings, catalog) -> Servi
         dg.TableColumn(f.name, str(f.type), constraints=dg.TableColumnConstraints(nullable=f.nullable))
         for f in contract.SCHEMA])},
 )
+@timed("assignments")
 def daily_assignments(context: dg.AssetExecutionContext, home: HomeResource, bandit: BanditSettings
                       ) -> dg.MaterializeResult:
     country, data_date = country_and_date(context)
@@ -103,10 +105,11 @@ def _decisions(h, country: str, data_date: dt.date) -> pd.DataFrame:
 def assignment_checks(context: dg.AssetCheckExecutionContext, home: HomeResource):
     country, data_date = country_and_date(context)
     h = home.home
-    catalog = published_catalog(h.lake)
-    d = _decisions(h, country, data_date)
-    results = checks.check_assignments(h.lake, d, catalog, country, data_date, load_settings(h).scale(country),
-                                       data_docs_dir=h.reports / "data_docs")
+    with stage("assignments"):
+        catalog = published_catalog(h.lake)
+        d = _decisions(h, country, data_date)
+        results = checks.check_assignments(h.lake, d, catalog, country, data_date, load_settings(h).scale(country),
+                                           data_docs_dir=h.reports / "data_docs")
     wanted = {k.name for k in context.selected_asset_check_keys}
     for name, (passed, details) in results.items():
         if name in wanted:
@@ -125,6 +128,7 @@ def assignment_checks(context: dg.AssetCheckExecutionContext, home: HomeResource
     description="The delivery-ready outbox of the next day's plans: one row per push with trace id, idempotency "
                 "key, rendered wording, coupon and local send time, handed to the delivery resource.",
 )
+@timed("outbox")
 def push_outbox(context: dg.AssetExecutionContext, home: HomeResource, delivery: DeliveryResource
                 ) -> dg.MaterializeResult:
     country, data_date = country_and_date(context)

@@ -6,13 +6,14 @@ import dagster as dg
 import pandas as pd
 import pyarrow as pa
 
-from pushgrowth.campaigns import budget_ledger, load_catalog, read_catalog
+from pushgrowth.campaigns import budget_ledger, read_catalog
 from pushgrowth.campaigns.cli import country_summary
-from pushgrowth.catalog_store import publish, published_version
+from pushgrowth.catalog_store import publish, published_catalog, published_version
 from pushgrowth.defs.automation.conditions import FOLLOW
 from pushgrowth.defs.partitions import country_and_date, country_day_partitions
 from pushgrowth.defs.resources import HomeResource
 from pushgrowth.lake import partition_dir, read_partition, write_partition
+from pushgrowth.timing import timed
 
 
 def _markdown(frame: pd.DataFrame) -> dg.MetadataValue:
@@ -77,11 +78,13 @@ def catalog_is_valid() -> dg.AssetCheckResult:
     partitions_def=country_day_partitions,
     deps=[campaign_catalog, "raw_coupon_redemptions"],
     kinds={"parquet"},
-    description="Per campaign and month: budget, coupon spend committed by redemptions so far, remaining, pace.",
+    description="Per campaign and month: budget, coupon spend committed by redemptions so far, remaining, pace "
+                "(budgets of the published catalog, the one assignments serve).",
 )
+@timed("budget")
 def budget_ledger_asset(context: dg.AssetExecutionContext, home: HomeResource) -> dg.MaterializeResult:
     country, date = country_and_date(context)
-    catalog = load_catalog()
+    catalog = published_catalog(home.home.lake)  # what assignments serve, not the YAML being edited
     month_days = [date.replace(day=d) for d in range(1, date.day + 1)]
     frames = [read_partition(home.home.lake, "raw/coupon_redemptions", country, d).to_pandas()
               for d in month_days if (partition_dir(home.home.lake, "raw/coupon_redemptions", country, d)).exists()]

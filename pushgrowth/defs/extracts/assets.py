@@ -12,6 +12,7 @@ from pushgrowth.defs.resources import HomeResource
 from pushgrowth.landing.schema import TABLES, Table
 from pushgrowth.landing.zone import Drop, ExtractError, drop_path, read_table
 from pushgrowth.lake import write_partition
+from pushgrowth.timing import stage
 
 ARROW_TO_SQL = {"int32": "INTEGER", "int64": "BIGINT", "double": "DOUBLE", "bool": "BOOLEAN", "string": "VARCHAR",
                 "date32[day]": "DATE", "timestamp[us, tz=UTC]": "TIMESTAMPTZ", "timestamp[us]": "TIMESTAMP"}
@@ -45,6 +46,12 @@ def raw_specs() -> list[dg.AssetSpec]:
 
 @dg.multi_asset(specs=raw_specs(), partitions_def=country_day_partitions, can_subset=True, name="raw_extracts")
 def raw_extracts(context: dg.AssetExecutionContext, home: HomeResource):
+    with stage("raw"):
+        results = list(_load_drop(context, home))
+    yield from results
+
+
+def _load_drop(context: dg.AssetExecutionContext, home: HomeResource):
     country, date = country_and_date(context)
     drop = Drop(country, date, drop_path(home.home.landing, country, date))
     if not drop.complete:
@@ -54,6 +61,7 @@ def raw_extracts(context: dg.AssetExecutionContext, home: HomeResource):
         tables = {name: read_table(drop, name) for name in names}
     except ExtractError as exc:
         raise dg.Failure(description=str(exc), metadata={"drop": dg.MetadataValue.path(str(drop.path))}) from exc
+    digest = drop.digest()
     for name, table in tables.items():
         path = write_partition(home.home.lake, f"raw/{name}", country, date, table)
         yield dg.MaterializeResult(
@@ -62,7 +70,7 @@ def raw_extracts(context: dg.AssetExecutionContext, home: HomeResource):
                 "dagster/row_count": table.num_rows,
                 "source": dg.MetadataValue.path(str(drop.path / TABLES[name].file_name)),
                 "path": dg.MetadataValue.path(str(path)),
-                "landing_digest": drop.digest(),
+                "landing_digest": digest,
             },
         )
 

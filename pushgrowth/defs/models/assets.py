@@ -19,6 +19,7 @@ from pushgrowth.catalog_store import published_catalog
 from pushgrowth.defs.automation.conditions import FOLLOW
 from pushgrowth.defs.partitions import country_partitions
 from pushgrowth.defs.resources import BanditSettings, HomeResource, NotifierResource
+from pushgrowth.timing import timed
 
 BY_COUNTRY = dg.MultiToSingleDimensionPartitionMapping(partition_dimension_name="country")
 """A country's model depends on every (date, country) partition of that country."""
@@ -46,6 +47,7 @@ def _md(frame: pd.DataFrame) -> dg.MetadataValue:
                 "trained on the decision log of its window (six weeks by default), logged to MLflow and "
                 "registered as pushgrowth-bandit-<COUNTRY>@challenger.",
 )
+@timed("training")
 def bandit_model(context: dg.AssetExecutionContext, home: HomeResource, bandit: BanditSettings
                  ) -> dg.MaterializeResult:
     country, h = context.partition_key, home.home
@@ -87,6 +89,7 @@ def bandit_model(context: dg.AssetExecutionContext, home: HomeResource, bandit: 
     description="The promotion gate: off-policy evaluation of the challenger against the champion on held-out "
                 "users; moves pushgrowth-bandit-<COUNTRY>@champion only when the evidence says it is better.",
 )
+@timed("gate")
 def model_promotion(context: dg.AssetExecutionContext, home: HomeResource, bandit: BanditSettings,
                     notifier: NotifierResource) -> dg.MaterializeResult:
     country, h = context.partition_key, home.home

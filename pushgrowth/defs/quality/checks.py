@@ -15,6 +15,7 @@ from pushgrowth import quality
 from pushgrowth.defs.partitions import country_and_date, country_day_partitions
 from pushgrowth.defs.resources import HomeResource
 from pushgrowth.landing.schema import TABLES
+from pushgrowth.timing import stage
 
 CHECK_NAME = "great_expectations"
 AUTOMATION = dg.AutomationCondition.eager()
@@ -64,8 +65,9 @@ def check_result(result: quality.QualityResult, context: dg.AssetCheckExecutionC
 def raw_extracts_expectations(context: dg.AssetCheckExecutionContext, home: HomeResource):
     country, date = country_and_date(context)
     datasets = sorted(key.asset_key.to_user_string() for key in context.selected_asset_check_keys)
-    for result in quality.check_partitions(home.home, datasets, country, date):
-        yield check_result(result, context)
+    with stage("gx"):
+        results = [check_result(r, context) for r in quality.check_partitions(home.home, datasets, country, date)]
+    yield from results
 
 
 @dg.asset_check(asset="user_features", name=CHECK_NAME, blocking=True, partitions_def=country_day_partitions,
@@ -74,4 +76,5 @@ def raw_extracts_expectations(context: dg.AssetCheckExecutionContext, home: Home
                 metadata={"suite": dg.MetadataValue.path(str(quality.suite_path("user_features")))})
 def user_features_expectations(context: dg.AssetCheckExecutionContext, home: HomeResource) -> dg.AssetCheckResult:
     country, date = country_and_date(context)
-    return check_result(quality.check_partition(home.home, "user_features", country, date), context)
+    with stage("gx"):
+        return check_result(quality.check_partition(home.home, "user_features", country, date), context)

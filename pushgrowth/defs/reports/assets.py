@@ -12,6 +12,7 @@ from pushgrowth.defs.resources import HomeResource, NotifierResource
 from pushgrowth.evaluation import summary as evaluation
 from pushgrowth.evaluation.models import model_summary
 from pushgrowth.lake import partition_dir, read_partition
+from pushgrowth.timing import timed
 
 BURN_TOO_FAST = 1.25
 """A campaign whose coupon spend runs 25% ahead of an even pace gets an alert."""
@@ -37,6 +38,7 @@ def budget_rows(lake, country: str, date: dt.date) -> list[dict]:
                 "its off-policy evidence, budget burn, and (in simulation) the oracle's value and regret. HTML with "
                 "plots and JSON under <home>/reports/<COUNTRY>/<date>/.",
 )
+@timed("report")
 def evaluation_report(context: dg.AssetExecutionContext, home: HomeResource, notifier: NotifierResource
                       ) -> dg.MaterializeResult:
     from pushgrowth.evaluation.render import render_html, render_markdown

@@ -10,6 +10,7 @@ from dagster_dbt import DagsterDbtTranslator, DbtProject, dbt_assets
 from pushgrowth import decisions
 from pushgrowth.defs.partitions import country_and_date, country_day_partitions
 from pushgrowth.defs.resources import DbtResource, HomeResource
+from pushgrowth.timing import stage
 from pushgrowth.transform import DBT_PROJECT_DIR, dbt_vars, export_marts, parse_project, warehouse_lock
 
 dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
@@ -37,12 +38,21 @@ class Translator(DagsterDbtTranslator):
     project=dbt_project,
     partitions_def=country_day_partitions,
     dagster_dbt_translator=Translator(),
-    pool="warehouse",
 )
 def dbt_models(context: dg.AssetExecutionContext, dbt: DbtResource, home: HomeResource):
     country, date = country_and_date(context)
     decisions.ensure_dataset(home.home.lake)
-    with warehouse_lock(home.home):  # the warehouse's one writer, whichever process runs this partition
-        yield from dbt.build(context, home.home, dbt_vars(country, date))
-        rows = export_marts(home.home.warehouse, home.home.lake, country, date)
+    # the warehouse's one writer, whichever process runs this partition; its events are logged after the lock
+    lock = warehouse_lock(home.home)
+    with stage("wait"):
+        lock.acquire()
+    try:
+        with stage("dbt"):
+            events, failure = dbt.build(context, home.home, dbt_vars(country, date))
+            rows = export_marts(home.home.warehouse, home.home.lake, country, date) if failure is None else None
+    finally:
+        lock.release()
+    yield from events
+    if failure is not None:
+        raise failure
     context.log.info(f"exported marts to the lake for {country} {date}: {rows}")
