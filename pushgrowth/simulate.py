@@ -50,9 +50,15 @@ QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 DAGSTER_YAML = """# Written by pushgrowth: the Dagster instance of this home folder (SQLite storage beside this file).
 telemetry:
   enabled: false
-concurrency:
-  pools:
-    default_limit: 1
+# the stock SQLite storage (the same files under this folder), with its connections kept open between queries
+# instead of a new engine and connection per query: see pushgrowth/instance_storage.py
+storage:
+  custom:
+    module: pushgrowth.instance_storage
+    class: PooledSqliteStorage
+    config:
+      base_dir:
+        env: DAGSTER_HOME
 """
 
 
