@@ -101,11 +101,13 @@ def to_frame(table: pa.Table) -> pd.DataFrame:
 
 
 def check_partitions(
-    home: Home, datasets: Iterable[str], country: str, date: dt.date, data_docs: bool = True
+    home: Home, datasets: Iterable[str], country: str, date: dt.date, data_docs: bool = True,
+    docs_index: bool = False,
 ) -> list[QualityResult]:
     """Validate one (country, date) partition of each dataset in the lake with its suite and partition
-    expectations; Data Docs go to `<home>/reports/data_docs` (GX project in `<home>/gx`). A partition missing
-    from the lake is a failed result, not an exception."""
+    expectations; Data Docs go to `<home>/reports/data_docs` (GX project in `<home>/gx`), their index page only
+    with `docs_index` or a failure (the day's assignment checks rebuild it, see `validation.publish`). A
+    partition missing from the lake is a failed result, not an exception."""
     results = []
     for dataset in datasets:
         path = partition_file(home.lake, dataset, country, date)
@@ -118,11 +120,11 @@ def check_partitions(
         users = row_count(home.lake, "raw_users", country, date) if dataset == "user_features" else None
         extra = partition_expectations(dataset, country, date, previous_rows=previous, users_rows=users)
         results.append(validate(to_frame(pq.read_table(path)), dataset, extra, run_name=f"{country} {date}"))
-    return publish(results, home.reports / "data_docs", home.root / "gx") if data_docs else results
+    return publish(results, home.reports / "data_docs", home.root / "gx", index=docs_index) if data_docs else results
 
 
 def check_partition(
-    home: Home, dataset: str, country: str, date: dt.date, data_docs: bool = True
+    home: Home, dataset: str, country: str, date: dt.date, data_docs: bool = True, docs_index: bool = False
 ) -> QualityResult:
-    (result,) = check_partitions(home, [dataset], country, date, data_docs)
+    (result,) = check_partitions(home, [dataset], country, date, data_docs, docs_index)
     return result

@@ -30,6 +30,9 @@ EXPECTATIONS_DIR = Path(__file__).resolve().parents[2] / "expectations"
 DOCS_SITE = "pushgrowth"
 DOCS_INDEX_LIMIT = 500
 """Validation results listed on the Data Docs index page (newest first); older pages stay on disk."""
+VERDICT_FORMAT = "BOOLEAN_ONLY"
+DETAIL_FORMAT = "SUMMARY"
+"""GX result formats: the first pass decides, the second (only after a failure) explains."""
 
 
 def gx_module():
@@ -89,12 +92,18 @@ def validate(
     *,
     gx_root: Path | None = None,
     run_name: str | None = None,
+    docs_index: bool = True,
 ) -> QualityResult:
     """Run the suite `suite_name` plus `extra_expectations` on `df`.
 
+    The suite runs first for the verdict alone (GX's BOOLEAN_ONLY result format, about half the work); only when
+    it fails does it run again for the details of every expectation (SUMMARY: unexpected counts and values), so a
+    failed result says what failed, and the verdict is the same either way.
+
     With `data_docs_dir`, the result is also stored in the file-backed GX project at `gx_root` (default: a `gx`
-    folder next to `data_docs_dir`) and rendered as a Data Docs page; a failure to render is reported in
-    `docs_error`, never as a failed gate.
+    folder next to `data_docs_dir`) and rendered as a Data Docs page (and the site's index page, unless
+    `docs_index` is false and the result passed, see `publish`); a failure to render is reported in `docs_error`,
+    never as a failed gate.
     """
     gx = gx_module()
     from great_expectations.core.run_identifier import RunIdentifier
@@ -106,22 +115,29 @@ def validate(
     with _Memory.lock:
         # validating the batch directly skips registering the suite in the context (half a second a call)
         batch = _Memory.batch_definition(suite_name).get_batch(batch_parameters={"dataframe": df})
-        outcome = batch.validate(suite, result_format="SUMMARY")
+        outcome = batch.validate(suite, result_format=VERDICT_FORMAT)
+        if not outcome.success:
+            outcome = batch.validate(suite, result_format=DETAIL_FORMAT)
         outcome.meta["run_id"] = run_id
     result = QualityResult(dataset=suite_name, success=bool(outcome.success), rows=len(df),
                            evaluated=len(outcome.results), gx_result=outcome,
                            failures=tuple(failure(r) for r in outcome.results if not r.success))
     if data_docs_dir is None:
         return result
-    (result,) = publish([result], Path(data_docs_dir), gx_root or Path(data_docs_dir).parent / "gx")
+    (result,) = publish([result], Path(data_docs_dir), gx_root or Path(data_docs_dir).parent / "gx",
+                        index=docs_index)
     return result
 
 
-def publish(results: Sequence[QualityResult], data_docs_dir: Path, gx_root: Path) -> list[QualityResult]:
-    """Store the results in the GX project at `gx_root` and render their Data Docs pages (one index build).
+def publish(results: Sequence[QualityResult], data_docs_dir: Path, gx_root: Path, index: bool = True
+            ) -> list[QualityResult]:
+    """Store the results in the GX project at `gx_root` and render their Data Docs pages.
 
-    Returns the results with `data_docs` (the page) set, or `docs_error` when rendering failed: the gate's
-    answer never depends on the docs.
+    The site's index page (which lists the latest validations) is rebuilt too when `index` is true, any result
+    failed, or the site has no index yet: a failure is on the index at once, and a caller that publishes several times per partition (the raw
+    gate, the user_features gate, the assignment checks) asks for the index only on its last publish, since
+    rebuilding it reads every listed result. Returns the results with `data_docs` (the page) set, or
+    `docs_error` when rendering failed: the gate's answer never depends on the docs.
     """
     from urllib.parse import unquote, urlparse
 
@@ -150,7 +166,8 @@ def publish(results: Sequence[QualityResult], data_docs_dir: Path, gx_root: Path
             for i, key in keys.items():
                 context.validation_results_store.store_validation_results(results[i].gx_result, key)
             context.build_data_docs(site_names=[DOCS_SITE], resource_identifiers=[
-                *keys.values(), *(ExpectationSuiteIdentifier(name=name) for name in suites)])
+                *keys.values(), *(ExpectationSuiteIdentifier(name=name) for name in suites)],
+                build_index=index or not all(r.success for r in results) or not (data_docs_dir / "index.html").exists())
             pages = {i: context.get_docs_sites_urls(resource_identifier=key, site_name=DOCS_SITE)[0]["site_url"]
                      for i, key in keys.items()}
     except Exception as exc:  # noqa: BLE001 - rendering must not decide the gate
