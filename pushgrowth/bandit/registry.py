@@ -22,6 +22,7 @@ from filelock import FileLock
 
 from pushgrowth.bandit.model import RewardModel
 from pushgrowth.home import Home
+from pushgrowth.timing import timed
 
 EXPERIMENT = "pushgrowth-bandit"
 CHAMPION = "champion"
@@ -60,21 +61,35 @@ def store_lock(home: Home) -> FileLock:
     return FileLock(str(home.mlflow / ".lock"), timeout=600)
 
 
+_CLIENTS: dict[tuple[str, int], object] = {}
+"""One client per store and process: making one and checking the experiment costs ~80 ms, and a country-day
+asks for a client a dozen times. Keyed by the store file's inode too, so a store deleted and created again (a
+home folder reset) gets a fresh client and its experiment."""
+
+
+@timed("mlflow")
 def client(home: Home):
     """An MlflowClient on the home folder's store (created on first use), with the experiment in place."""
     import mlflow
     from mlflow import MlflowClient
 
     uri = tracking_uri(home)
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+    store = home.mlflow / "mlflow.db"
+    cached = _CLIENTS.get((uri, store.stat().st_ino)) if store.exists() else None
+    if cached is not None:
+        return cached
     with store_lock(home):
-        mlflow.set_tracking_uri(uri)
-        mlflow.set_registry_uri(uri)
         c = MlflowClient(tracking_uri=uri, registry_uri=uri)
         if c.get_experiment_by_name(EXPERIMENT) is None:
             c.create_experiment(EXPERIMENT, artifact_location=(home.mlflow / "artifacts").as_uri())
+    _CLIENTS.clear()  # one store per process is the rule; keep no stale clients
+    _CLIENTS[(uri, store.stat().st_ino)] = c
     return c
 
 
+@timed("mlflow")
 def log_model(home: Home, model: RewardModel, country: str, *, params: dict, metrics: dict[str, float],
               tags: dict[str, str], input_example: pd.DataFrame) -> ModelRef:
     """Log a training run with the model as a pyfunc, register it and point `challenger` at the new version."""
@@ -103,6 +118,7 @@ def log_model(home: Home, model: RewardModel, country: str, *, params: dict, met
     return ModelRef(name, version, run.info.run_id)
 
 
+@timed("mlflow")
 def alias_ref(home: Home, country: str, alias: str) -> ModelRef | None:
     """The version behind an alias, or None (no such model or alias yet)."""
     from mlflow.exceptions import MlflowException
@@ -115,20 +131,33 @@ def alias_ref(home: Home, country: str, alias: str) -> ModelRef | None:
     return ModelRef(mv.name, str(mv.version), mv.run_id)
 
 
+@timed("mlflow")
 def set_alias(home: Home, ref: ModelRef, alias: str) -> None:
     c = client(home)
     with store_lock(home):
         c.set_registered_model_alias(ref.name, alias, ref.version)
 
 
+_MODELS: dict[tuple, RewardModel] = {}
+"""Models loaded by this process, by store (its file's inode too) and version: a registered version's artifacts
+never change, and the champion is loaded again by every day's assignments and gate."""
+
+
+@timed("mlflow")
 def load(home: Home, ref: ModelRef) -> RewardModel:
     """The reward model of a registered version (through its pyfunc, as any MLflow consumer would)."""
     import mlflow
 
     client(home)
-    return mlflow.pyfunc.load_model(ref.uri).unwrap_python_model().model
+    key = (tracking_uri(home), (home.mlflow / "mlflow.db").stat().st_ino, ref.name, ref.version)
+    if key not in _MODELS:
+        if len(_MODELS) >= 8:
+            _MODELS.pop(next(iter(_MODELS)))
+        _MODELS[key] = mlflow.pyfunc.load_model(ref.uri).unwrap_python_model().model
+    return _MODELS[key]
 
 
+@timed("mlflow")
 def record_gate(home: Home, ref: ModelRef, metrics: dict[str, float], evidence_markdown: str,
                 decision: dict) -> None:
     """Attach the promotion gate's evidence to the challenger's run and version (visible in the MLflow UI)."""
