@@ -38,6 +38,9 @@ REVISED_MARTS = {"decision_log": MATURITY_DAYS, "campaign_daily_performance": CO
 
 
 WAREHOUSE_LOCK_TIMEOUT = 1800
+RESULT_EVENTS = frozenset({"LogSeedResult", "LogModelResult", "LogSnapshotResult", "LogTestResult"})
+"""The dbt events a build hands on (the ones dagster-dbt turns into materializations and check results); the
+other events of a build (hundreds of debug lines) are only written to dbt's log file."""
 
 
 def warehouse_lock(home) -> FileLock:
@@ -138,14 +141,23 @@ class InProcessDbt:
         return self._manifests[key]
 
     def build(self, vars: dict[str, str], extra: Sequence[str] = ()) -> DbtBuild:
-        """`dbt build --vars VARS EXTRA...` (unit tests excluded: they test SQL logic and run in the test suite)."""
+        """`dbt build --vars VARS EXTRA...` (unit tests excluded: they test SQL logic and run in the test suite).
+
+        Only the result events are kept (`RESULT_EVENTS`); dbt's log file gets info-level lines (its debug lines,
+        every statement and connection, cost more to format than the SQL takes on a small partition)."""
         from dbt.cli.main import dbtRunner
         from dbt_common.events.functions import msg_to_dict
 
         manifest = self.manifest()
         events: list[dict[str, Any]] = []
-        runner = dbtRunner(manifest=manifest, callbacks=[lambda msg: events.append(msg_to_dict(msg))])
-        args = ["build", "--vars", json.dumps(vars), "--exclude-resource-type", "unit_test", *self._args(), *extra]
+
+        def keep(msg) -> None:
+            if msg.info.name in RESULT_EVENTS:
+                events.append(msg_to_dict(msg))
+
+        runner = dbtRunner(manifest=manifest, callbacks=[keep])
+        args = ["build", "--vars", json.dumps(vars), "--exclude-resource-type", "unit_test",
+                "--log-level-file", "info", *self._args(), *extra]
         try:
             with _home_env(self.home):
                 result = runner.invoke(args)
