@@ -156,14 +156,18 @@ def user_fold(user_ids: np.ndarray, share: float, seed: int) -> np.ndarray:
 
 
 def fit(frame: pd.DataFrame, spec: FeatureSpec, config: TrainConfig = TrainConfig(),
-        heads: tuple[str, ...] = tuple(HEADS)) -> RewardModel:
+        heads: tuple[str, ...] = tuple(HEADS), matrix: np.ndarray | None = None) -> RewardModel:
     """Train every head that has enough rows in `frame` (context columns, action columns and labels).
 
     Each head is early-stopped on a validation fold of users, its metrics measured there, then refit on all of
     its rows with the chosen number of rounds. A head without enough data is left out: the policy explores
-    around business-as-usual for campaigns whose objective has no head yet.
+    around business-as-usual for campaigns whose objective has no head yet. `matrix` is the frame's encoded
+    features (`spec.matrix(frame, frame)`), for a caller that trains many times on rows it encoded once.
     """
-    x_all = spec.matrix(frame, frame) if len(frame) else np.zeros((0, len(spec.columns)), np.float32)
+    if matrix is not None:
+        x_all = matrix
+    else:
+        x_all = spec.matrix(frame, frame) if len(frame) else np.zeros((0, len(spec.columns)), np.float32)
     valid_all = user_fold(frame["user_id"].to_numpy(), config.validation_share, config.seed) if len(frame) else \
         np.zeros(0, bool)
     trained: dict[str, Head] = {}
