@@ -77,10 +77,33 @@ def logged_terms(rows: pd.DataFrame, catalog: Catalog, policies: dict[str, Servi
     target = {name: [] for name in policies}
     value = {name: [] for name in policies}
     known = set(catalog.ids)
-    for (cid, date, head), group in rows.groupby(["campaign_id", "date", "reward_kind"], sort=True):
-        if cid not in known or not q_model.has(head):
+    for cid, campaign_rows in rows.groupby("campaign_id", sort=True):
+        if cid not in known:
             continue
         c = catalog.get(cid)
+        # every policy scores the same rows day by day: score each campaign's rows once (same numbers)
+        with Scores.shared(campaign_rows.assign(value_proposition=c.value_proposition)):
+            _campaign_terms(campaign_rows, c, policies, q_model, rng, keep_rows, reward, propensity, q_logged,
+                            target, value)
+    if not keep_rows:
+        empty = np.zeros(0)
+        return LoggedTerms(rows.iloc[:0], empty, empty, empty, {n: empty for n in policies},
+                           {n: empty for n in policies})
+    kept = pd.concat(keep_rows, ignore_index=True)
+    per_row = row_scale(kept, scale or objective_scale(kept))
+    return LoggedTerms(kept, np.concatenate(reward) / per_row, np.concatenate(propensity),
+                       np.concatenate(q_logged) / per_row,
+                       {n: np.concatenate(v) for n, v in target.items()},
+                       {n: np.concatenate(v) / per_row for n, v in value.items()})
+
+
+def _campaign_terms(rows: pd.DataFrame, c, policies: dict[str, ServingPolicy], q_model: RewardModel,
+                    rng: np.random.Generator, keep_rows: list, reward: list, propensity: list, q_logged: list,
+                    target: dict[str, list], value: dict[str, list]) -> None:
+    """`logged_terms` of one campaign's rows, a (date, reward kind) group at a time, appended to the lists."""
+    for (date, head), group in rows.groupby(["date", "reward_kind"], sort=True):
+        if not q_model.has(head):
+            continue
         options = Options.of_campaign(c)
         idx, ok = _logged_indices(group, options)
         if not ok.any():
@@ -104,16 +127,6 @@ def logged_terms(rows: pd.DataFrame, catalog: Catalog, policies: dict[str, Servi
         propensity.append(group["propensity"].astype(float).to_numpy())
         q_logged.append(q_scores.value(idx))
         keep_rows.append(group)
-    if not keep_rows:
-        empty = np.zeros(0)
-        return LoggedTerms(rows.iloc[:0], empty, empty, empty, {n: empty for n in policies},
-                           {n: empty for n in policies})
-    kept = pd.concat(keep_rows, ignore_index=True)
-    per_row = row_scale(kept, scale or objective_scale(kept))
-    return LoggedTerms(kept, np.concatenate(reward) / per_row, np.concatenate(propensity),
-                       np.concatenate(q_logged) / per_row,
-                       {n: np.concatenate(v) for n, v in target.items()},
-                       {n: np.concatenate(v) / per_row for n, v in value.items()})
 
 
 def objective_scale(rows: pd.DataFrame) -> dict[str, float]:

@@ -206,6 +206,51 @@ def test_logged_terms_skip_rows_they_cannot_evaluate():
     assert same.value == 0 and same.std_error == 0
 
 
+def test_shared_scores_give_the_same_terms_as_scoring_each_day_alone(monkeypatch):
+    """`logged_terms` scores each campaign's rows once (`Scores.shared`): every number must be the one that
+    scoring each (day, reward kind) group on its own gives, the RNG draws of the expected values included."""
+    import contextlib
+
+    from pushgrowth.bandit.policy import Scores
+
+    world = small_world(21, users=1500)
+    log = decision_log(world, campaign(), world.population(COUNTRY).user_id[:1500], 21, bau_share=0.0)
+    log = pd.concat([log, log.assign(date=log["date"] + dt.timedelta(days=1),
+                                     trace_id=log["trace_id"] + "-next")], ignore_index=True)  # two days
+    model = fit(log, SPEC, FAST, heads=("open",))
+    rows = offline.evaluation_rows(log)
+    policies = {"model": ServingPolicy(model, "m", "1"), "cold": ServingPolicy(), "bau": ServingPolicy(bau=True)}
+    shared = offline.logged_terms(rows, catalog(), policies, model, rng_seed=3)
+    monkeypatch.setattr(Scores, "shared", staticmethod(lambda frame, key="trace_id": contextlib.nullcontext()))
+    alone = offline.logged_terms(rows, catalog(), policies, model, rng_seed=3)
+    assert len(shared.reward) == len(rows) > 0
+    for name in policies:
+        np.testing.assert_array_equal(shared.target[name], alone.target[name])
+        np.testing.assert_array_equal(shared.value[name], alone.value[name])
+    np.testing.assert_array_equal(shared.q_logged, alone.q_logged)
+    pd.testing.assert_frame_equal(shared.rows, alone.rows)
+
+
+def test_shared_scores_of_rows_outside_the_frame_are_computed_as_usual():
+    from pushgrowth.bandit.policy import Scores
+
+    world = small_world(22, users=800)
+    c = campaign()
+    log = decision_log(world, c, world.population(COUNTRY).user_id[:800], 22, bau_share=0.0)
+    model = fit(log, SPEC, FAST, heads=("open",))
+    options = Options.of_campaign(c)
+    part = log.iloc[100:160].reset_index(drop=True)
+    expected = Scores.compute(model, "open", part, options)
+    with Scores.shared(log.iloc[:120]):  # only some of the part's rows are in the shared frame
+        outside = Scores.compute(model, "open", part, options)
+    with Scores.shared(log):
+        inside = Scores.compute(model, "open", part, options)
+    for got in (outside, inside):
+        np.testing.assert_array_equal(got.base, expected.base)
+        for d in expected.deltas:
+            np.testing.assert_array_equal(got.deltas[d], expected.deltas[d])
+
+
 # --- the promotion gate ---------------------------------------------------------------------------------------
 
 
