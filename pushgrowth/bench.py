@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import resource
 import tempfile
 import time
@@ -252,4 +253,5 @@ def page(results: list[dict]) -> str:
             out.append(f"| `bench {r['benchmark']}` | {r['users']:,} | {seconds} | {r['peak_rss_mb']:,.0f} | "
                        f"{details} ({r['date']}) |")
         out.append("")
+    out += ["## The recorded lines", "", "```json", *(json.dumps(r, sort_keys=True) for r in results), "```", ""]
     return "\n".join(out)

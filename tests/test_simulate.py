@@ -124,3 +124,19 @@ def test_resume_continues_the_saved_world(run):
     home, _ = run
     more = simulate(home, CONFIG, days=1, resume=True)
     assert [r for r in more.days[0].runs if r.startswith("ML")] == ["MLA|2026-09-04", "MLB|2026-09-04"]
+
+
+def test_every_stage_of_the_loop_is_timed_in_whichever_process_ran_it(run):
+    from pushgrowth.timing import STAGES
+
+    _, result = run
+    timed = result.timings
+    assert set(timed) <= set(STAGES)
+    for stage in ("world", "sensors", "raw", "gx", "dbt", "budget", "assignments", "outbox", "report", "oracle",
+                  "mlflow", "dagster", "summary"):
+        assert timed.get(stage, 0) > 0, stage
+    by_day = {}
+    for day in result.days:
+        for stage, seconds in day.timings.items():
+            by_day[stage] = by_day.get(stage, 0) + seconds
+    assert by_day["dbt"] == timed["dbt"] and "summary" not in by_day  # the final reports belong to no day

@@ -239,18 +239,20 @@ class Scores:
         tones = [spec.vocabularies["tone"].index(t) if t in spec.vocabularies["tone"] else np.nan
                  for _, t in s.templates]
         user_habits = habits(context)
-        blocks = []
-        for dim, value in plans:
+        width = ctx.shape[1]
+        x = np.empty((len(plans) * n, len(spec.columns)), dtype=np.float32)  # a block of rows per plan
+        for k, (dim, value) in enumerate(plans):
             pick = list(options.bau)
             if dim is not None:
                 pick[DIMENSIONS.index(dim)] = value
             coupon = s.coupon_values[pick[0]]
-            acts = spec.encode_action_arrays(
+            block = x[k * n:(k + 1) * n]
+            block[:, :width] = ctx
+            block[:, width:] = spec.encode_action_arrays(
                 user_habits, np.full(n, s.coupon_kind if coupon > 0 else "none", dtype=object), np.full(n, coupon),
                 np.full(n, s.coupon_cap), np.float64(tones[pick[1]]), np.float64(s.hours[pick[2]]),
                 np.float64(s.weekdays[pick[3]]), np.float64(s.frequencies[pick[4]]), order_value)
-            blocks.append(np.hstack([ctx, acts]))
-        return booster.raw(np.vstack(blocks)).reshape(len(plans), n).T
+        return booster.raw(x).reshape(len(plans), n).T
 
     @staticmethod
     @contextlib.contextmanager
