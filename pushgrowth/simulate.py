@@ -123,7 +123,6 @@ class ChainResult:
     failures: list[str] = field(default_factory=list)
     assigned: bool = False
     ok: bool = False
-    stage: str = ""
     timings: dict[str, float] = field(default_factory=dict)
 
 
@@ -177,7 +176,7 @@ def _stage(key: str, tags: dict, stage: str) -> ChainResult:
     """Run one stage of a country-day; `chain.ok` says whether the next stage may run."""
     from pushgrowth.defs.partitions import country_day_partitions
 
-    chain = ChainResult(key, stage=stage)
+    chain = ChainResult(key)
     partition = country_day_partitions.get_partition_key_from_str(key)
     country = partition.keys_by_dimension["country"]
     if stage == "raw":
