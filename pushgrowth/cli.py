@@ -62,7 +62,7 @@ def simulate(
         config = WorldConfig.build(_countries(countries), users=users, seed=seed,
                                    start_date=dt.date.fromisoformat(start_date))
     except ValueError as exc:
-        console.print(f"[red]invalid simulation settings:[/red] {exc}")
+        typer.secho(f"invalid simulation settings: {exc}", fg="red", err=True)
         raise typer.Exit(2) from exc
     from pushgrowth.simulate import STAGES
 
@@ -265,7 +265,13 @@ def bench_loop_cmd(
 ) -> None:
     """Time the closed loop through the real definitions, per stage; prints one JSON line."""
     from pushgrowth.bench import bench_loop
+    from pushgrowth.sim import WorldConfig
 
+    try:
+        WorldConfig.build(_countries(countries), users=users, seed=seed)
+    except ValueError as exc:
+        typer.secho(f"invalid benchmark settings: {exc}", fg="red", err=True)
+        raise typer.Exit(2) from exc
     print(json.dumps(bench_loop(users, days, _countries(countries), seed, workers, home, profile)))
 
 

@@ -34,3 +34,12 @@ def test_a_line_that_is_not_json_is_named_with_its_file_and_line(tmp_path):
     out = CliRunner().invoke(app, ["bench", "page", str(results)])
     assert out.exit_code == 2
     assert f"{results}:3: not a JSON line" in out.output
+
+
+def test_an_unknown_country_is_refused_with_the_countries_the_world_knows(tmp_path):
+    for command in (["bench", "loop", "--countries", "MLA,XXX", "--days", "1", "--home", str(tmp_path / "h")],
+                    ["simulate", "--countries", "XXX", "--days", "1"]):
+        out = CliRunner().invoke(app, command, env={"PUSHGROWTH_HOME": str(tmp_path / "home")})
+        assert out.exit_code == 2, out.output
+        assert "['XXX']" in out.output and "MLA" in out.output and "MLB" in out.output
+    assert not (tmp_path / "h").exists()  # refused before anything was created

@@ -94,7 +94,13 @@ class WorldConfig(BaseModel):
         start_date: dt.date | None = None,
         sized: bool = True,
     ) -> WorldConfig:
-        """A config with `users` per country on average; with `sized`, countries keep their relative sizes."""
+        """A config with `users` per country on average; with `sized`, countries keep their relative sizes.
+
+        Raises ValueError naming any country the World has no calibration for."""
+        unknown = [c for c in countries if c not in DEFAULT_CALIBRATION]
+        if unknown or not countries:
+            raise ValueError(f"countries {unknown or list(countries)}: the World simulates "
+                             f"{', '.join(sorted(DEFAULT_CALIBRATION))} (give at least one)")
         weights = {c: (DEFAULT_CALIBRATION[c].size_weight if sized else 1.0) for c in countries}
         mean_weight = sum(weights.values()) / len(weights)
         sizes = {c: max(1, round(users * w / mean_weight)) for c, w in weights.items()}
