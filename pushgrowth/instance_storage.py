@@ -32,7 +32,12 @@ from dagster._core.storage.event_log.sqlite.sqlite_event_log import (
 )
 from dagster._core.storage.runs.sqlite.sqlite_run_storage import SqliteRunStorage
 from dagster._core.storage.schedules.sqlite.sqlite_schedule_storage import SqliteScheduleStorage
-from dagster._core.storage.sqlite_storage import DagsterSqliteStorage
+from dagster._core.storage.sqlite_storage import (
+    DagsterSqliteStorage,
+    _event_logs_directory,
+    _runs_directory,
+    _schedule_directory,
+)
 from dagster._serdes import ConfigurableClassData
 from sqlalchemy import create_engine
 from sqlalchemy.engine import Connection, Engine
@@ -98,7 +103,7 @@ class PooledSqliteStorage(DagsterSqliteStorage):
         self.base_dir = base_dir
         self._run_storage = PooledSqliteRunStorage.from_local(_runs_directory(base_dir))
         self._event_log_storage = PooledSqliteEventLogStorage(_event_logs_directory(base_dir))
-        self._schedule_storage = SqliteScheduleStorage.from_local(os.path.join(base_dir, "schedules"))
+        self._schedule_storage = SqliteScheduleStorage.from_local(_schedule_directory(base_dir))
         self._inst_data = inst_data
         super(DagsterSqliteStorage, self).__init__()
 
@@ -116,10 +121,3 @@ class PooledSqliteStorage(DagsterSqliteStorage):
         return ConfigurableClassData(__name__, PooledSqliteRunStorage.__name__,
                                      yaml.dump({"base_dir": _runs_directory(self.base_dir)}))
 
-
-def _runs_directory(base: str) -> str:
-    return os.path.join(base, "history", "")
-
-
-def _event_logs_directory(base: str) -> str:
-    return os.path.join(base, "history", "runs", "")
