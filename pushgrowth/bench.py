@@ -107,7 +107,8 @@ def bench_assign(users: int, country: str = "MLM", seed: int = 7, campaigns_per_
     work; budgets are the catalog's (pacing active). Reports the seconds of `assign` alone.
     """
     from pushgrowth.allocation.assign import DayInputs, assign
-    from pushgrowth.allocation.pacing import group_budgets
+    from pushgrowth.allocation.pacing import budget_states
+    from pushgrowth.campaigns.budget import budget_ledger, empty_redemptions
     from pushgrowth.bandit.features import FeatureSpec
     from pushgrowth.bandit.model import TrainConfig, fit
     from pushgrowth.bandit.policy import Options, cold_start, schedule_mask
@@ -144,11 +145,9 @@ def bench_assign(users: int, country: str = "MLM", seed: int = 7, campaigns_per_
                 TrainConfig(min_rows=100, max_rounds=100))
     policy = ServingPolicy(model, f"bench-{country}", "1",
                            reference_order_value=catalog.policies[country].reference_order_value)
-    budgets = {}
-    for c in big:
-        for group, state in group_budgets(c.id, c.budget.monthly, {"bau": c.shares.bau, "bandit": c.shares.bandit},
-                                          {}, {}, date).items():
-            budgets[(c.id, group)] = state
+    # the budget ledger of the day before, nothing redeemed yet: the catalog's budgets, as pacing reads them
+    ledger = budget_ledger(catalog, empty_redemptions(), date - dt.timedelta(days=1))
+    budgets = budget_states(ledger, date, [c.id for c in big])
     inputs = DayInputs(date, country, catalog, audiences, context,
                        pd.DataFrame({"user_id": pd.Series(dtype="int64"),
                                      "send_date": pd.Series(dtype="datetime64[s]")}),

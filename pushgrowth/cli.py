@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
-from pushgrowth.campaigns.cli import app as campaigns_app
+from pushgrowth.campaigns.commands import app as campaigns_app
 from pushgrowth.home import Home
 
 app = typer.Typer(help="pushgrowth: a self-learning growth engine for recurring push campaigns.", no_args_is_help=True)

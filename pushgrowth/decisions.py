@@ -1,6 +1,6 @@
 """The decisions contract: what daily assignments record for every (user, campaign) they consider.
 
-Daily assignments write one Parquet partition per (country, date) to `lake/decisions`. The dbt model
+Daily assignments write one Parquet partition per (country, date) of the `decisions` dataset. The dbt model
 `decision_log` joins these rows to the outcomes that arrive later; off-policy evaluation and training read only
 the decision log. Every row carries the probability with which the logging policy drew the chosen action, so
 a policy can be evaluated on data it did not collect.
@@ -9,13 +9,8 @@ a policy can be evaluated on data it did not collect.
 from __future__ import annotations
 
 import datetime as dt
-from pathlib import Path
 
 import pyarrow as pa
-
-from pushgrowth.lake import partition_dir, write_partition
-
-DATASET = "decisions"
 
 SCHEMA = pa.schema([
     pa.field("trace_id", pa.string(), nullable=False),
@@ -58,15 +53,6 @@ SENTINEL_COUNTRY = "__none__"
 ACTION_FIELDS = ("coupon_kind", "coupon_value", "coupon_cap", "template_id", "tone", "send_hour", "send_weekday",
                  "frequency")
 SENTINEL_DATE = dt.date(1970, 1, 1)
-
-
-def ensure_dataset(lake: Path) -> None:
-    """Give the decisions dataset an empty, schema-only partition so readers work before the first decision.
-
-    DuckDB refuses a glob that matches no file; the sentinel partition holds no rows.
-    """
-    if not (partition_dir(lake, DATASET, SENTINEL_COUNTRY, SENTINEL_DATE) / "part-0.parquet").exists():
-        write_partition(lake, DATASET, SENTINEL_COUNTRY, SENTINEL_DATE, SCHEMA.empty_table())
 
 
 def to_table(frame) -> pa.Table:

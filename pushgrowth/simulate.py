@@ -5,7 +5,8 @@ the daily refresh (dbt, checks, budget ledger), the model job (training and the 
 assignment job (decisions and the outbox). The World receives the delivered outbox and answers it in the next
 days' extracts. `make dev` afterwards shows every run and materialization.
 
-In simulation only, the oracle values every decision at decision time (`lake/oracle`), for the report's regret.
+In simulation only, the oracle values every decision at decision time (the `oracle` dataset, an external asset
+of the `simulation` group), for the report's regret.
 """
 
 from __future__ import annotations
@@ -22,16 +23,17 @@ from pathlib import Path
 import dagster as dg
 
 import pandas as pd
-import pyarrow as pa
 
 from pushgrowth import settings as home_settings
 from pushgrowth.alerts import innermost_error
 from pushgrowth.bandit.model import THREADS_ENV
-from pushgrowth.catalog_store import published_catalog
+from pushgrowth.defs import reads
 from pushgrowth.delivery import FileDelivery
 from pushgrowth.evaluation.oracle import oracle_values
 from pushgrowth.home import Home
-from pushgrowth.lake import read_partition, write_partition
+from pushgrowth.storage import DECISIONS, ORACLE
+from pushgrowth.storage import lake as store
+from pushgrowth.storage.catalog import published_catalog
 from pushgrowth.landing.zone import write_drop
 from pushgrowth.sim import World, WorldConfig
 from pushgrowth import timing
@@ -297,14 +299,17 @@ class Loop:
             outbox = pd.read_parquet(FileDelivery(self.home.outbox).path(country, tomorrow))
             if len(outbox):
                 self.world.deliver(outbox)
-        decisions = read_partition(self.home.lake, "decisions", country, tomorrow).to_pandas()
+        decisions = store.read_frame(self.home.lake, DECISIONS, country, tomorrow)
         result.decisions[country] = len(decisions)
         result.pushes[country] = len(outbox)
         if len(decisions) and self.world.today == tomorrow:
             with timing.stage("oracle"):
                 truth = oracle_values(self.world, country, decisions, published_catalog(self.home.lake))
-                write_partition(self.home.lake, "oracle", country, tomorrow,
-                                pa.Table.from_pandas(truth, preserve_index=False))
+                path = store.write(self.home.lake, ORACLE, country, tomorrow, truth)
+                self.instance.report_runless_asset_event(dg.AssetMaterialization(
+                    ORACLE.asset, description=f"the World's value of the decisions of {country} {tomorrow}",
+                    metadata={"country": country, "date": tomorrow.isoformat(), "dagster/row_count": len(truth),
+                              "path": dg.MetadataValue.path(str(path))}))
 
     def tick(self, sensor_name: str) -> list[dg.RunRequest]:
         """Evaluate a sensor as the daemon would, keep its cursor, and return its run requests."""
@@ -384,8 +389,8 @@ def write_reports(home: Home, result: SimulationResult) -> dict:
     data["generated_at"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     frames, oracles = {}, {}
     for country in result.config.users:
-        frames[country] = evaluation.decisions_frame(home.lake, country)
-        oracles[country] = evaluation.oracle_frame(home.lake, country)
+        frames[country] = evaluation.decisions_frame(reads.decision_log(home.lake, country))
+        oracles[country] = reads.oracle(home.lake, country)
         report = evaluation.country_summary(frames[country], oracles[country])
         report["models"] = model_summary(home, country)
         data["countries"].setdefault(country, {}).update(report)

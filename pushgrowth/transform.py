@@ -4,8 +4,7 @@ DuckDB allows one writer per file. dbt is the warehouse's only writer: its runs 
 (`warehouse`, for runs the daemon launches) and hold an OS file lock (`<home>/warehouse.lock`) while they build
 and export, so runs from any process (the daemon, `pushgrowth simulate`'s workers, a test) wait for each other
 instead of failing on DuckDB's lock. Python assets never open the warehouse: after each dbt build, the marts
-they read are exported, one partition at a time, to the lake
-(`lake/marts/<model>/country=<C>/date=<D>/part-0.parquet`).
+they read are exported, one partition at a time, to the lake (the `MARTS` datasets of `pushgrowth.storage`).
 """
 
 from __future__ import annotations
@@ -26,7 +25,8 @@ import pyarrow as pa
 from filelock import FileLock
 
 from pushgrowth.domain import COUPON_VALIDITY_DAYS, MATURITY_DAYS
-from pushgrowth.lake import write_partition
+from pushgrowth.storage import MARTS
+from pushgrowth.storage import lake as store
 
 DBT_PROJECT_DIR = Path(__file__).resolve().parents[1] / "dbt_project"
 DBT_EXECUTABLE = str(Path(sys.executable).with_name("dbt"))
@@ -90,7 +90,7 @@ def export_marts(warehouse: Path, lake: Path, country: str, date: dt.date,
                 table: pa.Table = con.sql(query, params={"country": country, "day": day}).to_arrow_table()
                 if back and not table.num_rows:
                     continue  # nothing decided that day (or before the first day)
-                write_partition(lake, f"marts/{model}", country, day, table)
+                store.write(lake, MARTS[model], country, day, table)
             rows[model] = table.num_rows
     return rows
 

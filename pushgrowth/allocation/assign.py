@@ -8,7 +8,7 @@ Order of work, each step the same for every group so that holdout, BAU and bandi
 2. One campaign per user and day: the eligible campaign with the highest expected margin of its BAU plan
    (P(conversion) x take rate x the user's order value - expected coupon cost, from the champion's heads), or,
    before a model can say, a stable random pick. `campaign_pick` and `campaign_value` log how.
-3. The group, by a stable hash of (user, campaign, salt) with the campaign's shares.
+3. The group, by a stable hash of (user, campaign, the catalog's salt) with the campaign's shares.
 4. The plan: nothing for holdout; the BAU plan (moved to a free day when needed) for BAU; a draw from the
    serving policy, with its exact propensity, for the bandit. Budget pacing (see `pacing`) prices or thins
    coupons so that each group's spend follows its even pace, and caps the bandit's draws at what is left of the
@@ -31,13 +31,9 @@ from pushgrowth.bandit.policy import (
     Distribution,
     Options,
     Scores,
-    _restrict,
     bau_plan,
-    block,
-    cold_start,
     eligible,
     free_days_from_schedule,
-    model_policy,
     schedule_mask,
 )
 from pushgrowth.bandit.features import expected_discount
@@ -68,7 +64,6 @@ class DayInputs:
     scheduled: pd.DataFrame
     budgets: dict[tuple[str, str], BudgetState]
     policy: ServingPolicy
-    salt: str = "pushgrowth"
 
 
 @dataclass
@@ -222,7 +217,7 @@ def _decide_campaign(inputs: DayInputs, c: Campaign, rows: pd.DataFrame, context
     values = np.asarray(options.space.coupon_values)
     n = len(rows)
     user_ids = rows["user_id"].to_numpy(np.int64)
-    groups = assign_groups(user_ids, c.id, c.shares.holdout, c.shares.bau, inputs.salt)
+    groups = assign_groups(user_ids, c.id, c.shares.holdout, c.shares.bau, c.shares.salt)
     mask = schedule_mask(free, capacity, options.space, date)
     cost = policy.expected_cost(context, options, c.coupon.cost_share)
     out = pd.DataFrame({
@@ -276,7 +271,7 @@ def _decide_campaign(inputs: DayInputs, c: Campaign, rows: pd.DataFrame, context
                          unit_hash(user_ids[bandit], f"coupon-order|{date}|{c.id}"))
         if not keep.all():  # the draws would spend more than is left: later users draw again without coupons
             allowed = allowed & np.where(keep[:, None], True, values[None, :] == 0)
-            dist.coupon = _restrict(dist.coupon, allowed)
+            dist.restrict_coupons(allowed)
             drawn, propensity = dist.sample(_rng(date, inputs.country, c.id))  # the same uniforms
         sendable = allowed.any(axis=1) & eligible(mask[bandit])
         for d in idx:
@@ -311,25 +306,22 @@ def _paced_distribution(inputs: DayInputs, c: Campaign, options: Options, scores
 
     Returns the distribution, the price (`inf` when coupons had to be thinned) and the allowed coupons per user.
     """
-    config = inputs.policy.config
+    policy = inputs.policy
     values = np.asarray(options.space.coupon_values)
     allowed = np.ones((mask.shape[0], len(values)), dtype=bool)
     price = 0.0
-    reference = inputs.policy.coupon_reference(c.objective, context, options)
-    if scores is None:
-        dist = cold_start(options, mask, config, context=context, coupon_reference=reference)
-    else:
-        def spend(p: float) -> float:
-            return float((block(scores, options, "coupon", config, p, cost, reference) * cost).sum())
-
-        price = price_for_target(spend, state.target, max_price=MAX_PRICE)
+    reference = policy.coupon_reference(c.objective, context, options)
+    if scores is not None:
+        price = price_for_target(lambda p: policy.coupon_spend(scores, options, p, cost, reference), state.target,
+                                 max_price=MAX_PRICE)
         price = price if np.isfinite(price) else MAX_PRICE
-        dist = model_policy(scores, options, mask, config, price, cost, context=context, coupon_reference=reference)
+    dist, _ = policy.distribution(c.objective, context, options, mask, cost_price=price, expected_cost=cost,
+                                  scores=scores, reference=reference)
     if float((dist.coupon * cost).sum()) <= state.target + 1e-9:
         return dist, price, allowed
     # even the highest price (or cold start) spends too much: coupons for a stable random share of users only
     per_user = (dist.coupon * cost).sum(axis=1)
     keep = thin_coupons(per_user, state.target, unit_hash(user_ids, f"coupon-order|{inputs.date}|{c.id}"))
     allowed = np.where(keep[:, None], True, values[None, :] == 0)
-    dist.coupon = _restrict(dist.coupon, allowed)
+    dist.restrict_coupons(allowed)
     return dist, price if scores is not None else np.inf, allowed

@@ -28,6 +28,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
 import numpy as np
+import pandas as pd
 
 
 @dataclass(frozen=True)
@@ -58,16 +59,27 @@ def days_left_in_month(date: dt.date) -> int:
     return calendar.monthrange(date.year, date.month)[1] - date.day + 1
 
 
-def group_budgets(campaign_id: str, monthly: float, shares: dict[str, float], committed: dict[str, float],
-                  outstanding: dict[str, float], date: dt.date, scale: float = 1.0) -> dict[str, BudgetState]:
-    """The BAU and bandit budget states of a campaign; `scale` shrinks budgets for a sample of the users."""
-    treated = shares.get("bau", 0.0) + shares.get("bandit", 0.0)
-    out = {}
-    for group in ("bau", "bandit"):
-        part = shares.get(group, 0.0) / treated if treated > 0 else 0.0
-        out[group] = BudgetState(campaign_id, group, monthly * scale * part, committed.get(group, 0.0),
-                                 outstanding.get(group, 0.0), days_left_in_month(date))
-    return out
+class MissingBudgetError(LookupError):
+    """A campaign running on a decision day has no row in the budget ledger it is paced with."""
+
+
+def budget_states(ledger: pd.DataFrame, date: dt.date, campaign_ids: list[str]) -> dict[tuple[str, str], BudgetState]:
+    """The BAU and bandit budget states of each campaign on decision day `date`, from the budget ledger of the
+    day before (`pushgrowth.campaigns.budget.budget_ledger`: budget scaled and split by group there, once).
+
+    Raises MissingBudgetError naming the campaigns the ledger lacks (a catalog published after the ledger was
+    built: re-materialize budget_ledger for that day)."""
+    month = date.replace(day=1)
+    rows = ledger[(ledger["month"] == month) & ledger["group"].isin(["bau", "bandit"])] if len(ledger) else ledger
+    found = {(str(r.campaign_id), str(r.group)): r for r in rows.itertuples(index=False)} if len(rows) else {}
+    missing = sorted({cid for cid in campaign_ids for g in ("bau", "bandit") if (cid, g) not in found})
+    if missing:
+        raise MissingBudgetError(f"the budget ledger has no {month:%Y-%m} rows for campaigns {', '.join(missing)} "
+                                 f"(running on {date}); re-materialize budget_ledger for {date - dt.timedelta(days=1)}")
+    days = days_left_in_month(date)
+    return {(cid, g): BudgetState(cid, g, float(found[(cid, g)].budget), float(found[(cid, g)].committed),
+                                  float(found[(cid, g)].outstanding), days)
+            for cid in campaign_ids for g in ("bau", "bandit")}
 
 
 def price_for_target(spend: Callable[[float], float], target: float, iterations: int = 40,

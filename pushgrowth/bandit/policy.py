@@ -340,6 +340,11 @@ class Distribution:
     def __len__(self) -> int:
         return self.coupon.shape[0]
 
+    def restrict_coupons(self, allowed: np.ndarray | None) -> None:
+        """Keep only the allowed coupon options (n x C booleans) of each user, renormalized (a user with none
+        allowed gets an all-zero coupon block: nothing sendable)."""
+        self.coupon = _restrict(self.coupon, allowed)
+
     def sample(self, rng: np.random.Generator) -> tuple[dict[str, np.ndarray], np.ndarray]:
         """Draw one joint action per user; returns option indices per dimension and the exact propensity."""
         n = len(self)

@@ -21,12 +21,17 @@ import pandas as pd
 from filelock import FileLock
 
 from pushgrowth.bandit.model import RewardModel
+from pushgrowth.bandit.policy import PolicyConfig
+from pushgrowth.bandit.serving import ServingPolicy, ServingSettings
 from pushgrowth.home import Home
+from pushgrowth.storage import lineage
 from pushgrowth.timing import timed
 
 EXPERIMENT = "pushgrowth-bandit"
 CHAMPION = "champion"
 CHALLENGER = "challenger"
+ALIAS_ASSETS = {CHAMPION: "model_promotion", CHALLENGER: "bandit_model"}
+"""The asset that moves each alias: reading an alias reads that asset's output (for the lineage check)."""
 PYFUNC_CODE = Path(__file__).with_name("pyfunc_model.py")
 
 os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
@@ -123,6 +128,7 @@ def alias_ref(home: Home, country: str, alias: str) -> ModelRef | None:
     """The version behind an alias, or None (no such model or alias yet)."""
     from mlflow.exceptions import MlflowException
 
+    lineage.note_asset(ALIAS_ASSETS.get(alias, "bandit_model"))
     c = client(home)
     try:
         mv = c.get_model_version_by_alias(model_name(country), alias)
@@ -174,3 +180,22 @@ def _record_gate(c, ref: ModelRef, metrics: dict[str, float], evidence_markdown:
     c.log_text(ref.run_id, json.dumps(decision, indent=2, default=str), "promotion_gate.json")
     c.set_model_version_tag(ref.name, ref.version, "promotion", "promoted" if decision["promoted"] else "rejected")
     c.set_model_version_tag(ref.name, ref.version, "promotion_reason", str(decision["reason"])[:500])
+
+
+def serving_policy(home: Home, ref: ModelRef | None, config: PolicyConfig, reference_order_value: float
+                   ) -> ServingPolicy:
+    """The one way a serving policy is built: the model version `ref` (None: cold start) with the exploration
+    settings `config` and the country's typical order value. Assignments, the promotion gate and `trace` (from
+    the settings logged with the decisions, see `logged_policy`) all build theirs here."""
+    if ref is None:
+        return ServingPolicy(config=config, reference_order_value=reference_order_value)
+    return ServingPolicy(load(home, ref), ref.name, ref.version, config, reference_order_value=reference_order_value)
+
+
+def logged_policy(home: Home, settings: ServingSettings) -> ServingPolicy:
+    """The policy that served a decisions partition, from the settings logged with it."""
+    ref = (ModelRef(settings.model_name, settings.model_version, "") if settings.model_name and settings.model_version
+           else None)
+    policy = serving_policy(home, ref, settings.config, settings.reference_order_value)
+    policy.redemption_prior = settings.redemption_prior
+    return policy

@@ -12,7 +12,8 @@ the frequency of its campaigns while the open head keeps choosing when and how t
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import json
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -25,6 +26,7 @@ from pushgrowth.bandit.policy import (
     PolicyConfig,
     Scores,
     bau_plan,
+    block,
     cold_start,
     model_policy,
 )
@@ -68,6 +70,29 @@ the same swap lifted net revenue campaigns' open rate by 1.7 to 2.4 pp but lower
 of four cases."""
 
 
+SETTINGS_KEY = "pushgrowth.serving"
+"""The Parquet metadata key under which a decisions partition keeps the settings of the policy that served it."""
+
+
+@dataclass(frozen=True)
+class ServingSettings:
+    """What, besides the model's own files, decides a serving policy's probabilities: logged with every
+    decisions partition, so the policy that served can be rebuilt exactly (`pushgrowth trace`)."""
+
+    model_name: str | None
+    model_version: str | None
+    config: PolicyConfig
+    reference_order_value: float
+    redemption_prior: float = REDEMPTION_PRIOR
+
+    def to_json(self) -> str:
+        return json.dumps({**asdict(self), "config": asdict(self.config)}, sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> ServingSettings:
+        data = json.loads(text)
+        return cls(**{**data, "config": PolicyConfig(**data["config"])})
+
 @dataclass
 class ServingPolicy:
     """The champion's model (None before the first one) with the exploration settings; `bau=True` is the fixed
@@ -81,6 +106,11 @@ class ServingPolicy:
     reference_order_value: float = 1.0
     bau: bool = False
     """The country's typical order value (its policy's), for coupon costs of users who never bought."""
+
+    @property
+    def settings(self) -> ServingSettings:
+        return ServingSettings(self.model_name, self.model_version, self.config, self.reference_order_value,
+                               self.redemption_prior)
 
     @property
     def label(self) -> str:
@@ -196,16 +226,27 @@ class ServingPolicy:
 
     def distribution(self, objective: str, context: pd.DataFrame, options: Options, mask: np.ndarray,
                      coupon_allowed: np.ndarray | None = None, cost_price: float = 0.0,
-                     expected_cost: np.ndarray | None = None) -> tuple[Distribution, Scores | None]:
+                     expected_cost: np.ndarray | None = None, scores: Scores | None = None,
+                     reference: np.ndarray | None = None) -> tuple[Distribution, Scores | None]:
+        """The per-block probabilities for `context`'s users; `scores` and `reference` (the coupon reference
+        of `coupon_reference`) may be passed when the caller already has them for these users."""
         if self.bau:
             return bau_distribution(options, mask, coupon_allowed), None
         head = self.head(objective)
-        reference = self.coupon_reference(objective, context, options)
+        if reference is None:
+            reference = self.coupon_reference(objective, context, options)
         if head is None:
             return cold_start(options, mask, self.config, coupon_allowed, context, reference), None
-        scores = self.scores(head, context, options, objective)
+        if scores is None:
+            scores = self.scores(head, context, options, objective)
         return model_policy(scores, options, mask, self.config, cost_price, expected_cost, coupon_allowed,
                             context, reference), scores
+
+    def coupon_spend(self, scores: Scores, options: Options, cost_price: float, expected_cost: np.ndarray,
+                     reference: np.ndarray | None) -> float:
+        """The expected coupon cost of the users of `scores` at `cost_price` (what pacing bisects on)."""
+        return float((block(scores, options, "coupon", self.config, cost_price, expected_cost, reference)
+                      * expected_cost).sum())
 
 
 def bau_distribution(options: Options, mask: np.ndarray, coupon_allowed: np.ndarray | None = None) -> Distribution:

@@ -40,7 +40,7 @@ import numpy as np
 import pandas as pd
 
 from pushgrowth.bandit import offline, ope
-from pushgrowth.bandit.data import reward_kind, reward_of, training_frame, window_start
+from pushgrowth.bandit.data import reward_kind, reward_of, training_frame, treated
 from pushgrowth.bandit.features import FeatureSpec
 from pushgrowth.bandit.model import HEADS, RewardModel, TrainConfig, fit, user_fold
 from pushgrowth.bandit.serving import ServingPolicy
@@ -113,23 +113,21 @@ def data_checks(frame: pd.DataFrame, logged: int) -> dict[str, bool]:
     }
 
 
-def prepare(lake, country: str, as_of: dt.date, config: TrainConfig = TrainConfig()) -> TrainingResult:
-    """The training frame up to `as_of` (over `config.window_days`) and its data checks, without a model (what
-    the gate re-reads: with the training's config, the very frame the challenger was trained on)."""
-    from pushgrowth.bandit.data import DECISION_LOG, read_dataset
-
-    frame = training_frame(lake, country, as_of, config.window_days)
+def prepare(log: pd.DataFrame, features: pd.DataFrame, country: str, as_of: dt.date,
+            config: TrainConfig = TrainConfig()) -> TrainingResult:
+    """The training frame of `log` (the decision log of the window `config.window_days` ending on `as_of`, see
+    `window_start`) with its context `features`, and its data checks, without a model (what the gate re-reads:
+    with the training's config, the very frame the challenger was trained on)."""
+    frame = training_frame(log, features)
     if not len(frame):
         return TrainingResult(country, as_of, None, 0, 0, {}, {"has_rows": False}, frame, config)
-    log = read_dataset(lake, DECISION_LOG, country, start=window_start(as_of, config.window_days), end=as_of)
-    logged = int(((log["assignment_group"] != "holdout") & log["frequency"].notna()).sum())
+    logged = int(treated(log).sum())
     return TrainingResult(country, as_of, None, len(frame), 0, {}, data_checks(frame, logged), frame, config)
 
 
-def train(lake, country: str, as_of: dt.date, catalog: Catalog, config: TrainConfig = TrainConfig()
-          ) -> TrainingResult:
-    """Train the country's heads on the training fold of the mature decision log up to `as_of`."""
-    prepared = prepare(lake, country, as_of, config)
+def train(prepared: TrainingResult, catalog: Catalog) -> TrainingResult:
+    """Train the country's heads on the training fold of a prepared frame (see `prepare`)."""
+    country, as_of, config = prepared.country, prepared.as_of, prepared.config
     frame = prepared.frame
     spec = FeatureSpec(reference_order_value=catalog.policies[country].reference_order_value)
     if not len(frame):

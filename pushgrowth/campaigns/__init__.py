@@ -22,11 +22,11 @@ from pushgrowth.campaigns.loader import (
     read_catalog,
     validate_catalog,
 )
-from pushgrowth.campaigns.policy import DEFAULT_POLICIES, CountryPolicy, QuietHours
+from pushgrowth.campaigns.country_policy import DEFAULT_POLICIES, CountryPolicy, QuietHours
 from pushgrowth.campaigns.problems import CatalogError, Problem
-from pushgrowth.campaigns.render import PLACEHOLDERS, RenderedPush, format_coupon, format_money, render
+from pushgrowth.campaigns.wording import PLACEHOLDERS, RenderedPush, format_coupon, format_money, render
 from pushgrowth.campaigns.schema import Campaign, Catalog, Template
-from pushgrowth.campaigns.validation import RULES, coupon_cost
+from pushgrowth.campaigns.rules import RULES, coupon_cost
 
 if TYPE_CHECKING:
     from pushgrowth.campaigns.budget import UnknownCampaignsError, budget_ledger

@@ -13,12 +13,14 @@ Tables (all keyed by `campaign_id`):
 
 from __future__ import annotations
 
+import datetime as dt
+import statistics
 from typing import Any
 
 import pandas as pd
 
 from pushgrowth.campaigns.schema import Campaign, Catalog
-from pushgrowth.domain import WEEKDAYS
+from pushgrowth.domain import COUNTRIES, WEEKDAYS
 
 CAMPAIGN_COLUMNS: dict[str, str] = {
     "campaign_id": "string", "country": "string", "channel": "string", "name": "string", "owner": "string",
@@ -101,3 +103,22 @@ def catalog_frames(catalog: Catalog) -> dict[str, pd.DataFrame]:
             [(c.id, t.id, t.tone, t.title, t.body) for c in campaigns for t in c.templates],
             LONG_COLUMNS["campaign_templates"]),
     }
+
+
+def country_summary(campaigns: list[Campaign], on: dt.date) -> dict[str, dict[str, Any]]:
+    """Per country: campaigns by status, campaigns live on `on`, monthly budget of active ones, median actions."""
+    out: dict[str, dict[str, Any]] = {}
+    for code in sorted({c.country for c in campaigns}):
+        mine = [c for c in campaigns if c.country == code]
+        status = [c.schedule.status for c in mine]
+        out[code] = {
+            "campaigns": len(mine),
+            "active": status.count("active"),
+            "paused": status.count("paused"),
+            "draft": status.count("draft"),
+            "live": sum(c.is_active(on) for c in mine),
+            "monthly_budget": sum(c.budget.monthly for c in mine if c.schedule.status == "active"),
+            "currency": COUNTRIES[code].currency,
+            "median_joint_actions": float(statistics.median(c.joint_action_count for c in mine)),
+        }
+    return out

@@ -7,6 +7,8 @@ whose shape is valid. Only then does `load_catalog` decide: a `Catalog`, or a `C
 
 from __future__ import annotations
 
+import datetime as dt
+
 import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,7 +18,7 @@ import yaml
 from pydantic import ValidationError
 
 from pushgrowth.campaigns.overlap import check_catalog
-from pushgrowth.campaigns.policy import DEFAULT_POLICIES, CountryPolicy, PolicyFile, merge_policy, policy_path
+from pushgrowth.campaigns.country_policy import DEFAULT_POLICIES, CountryPolicy, PolicyFile, merge_policy, policy_path
 from pushgrowth.campaigns.problems import (
     NO_CAMPAIGN,
     CatalogError,
@@ -27,7 +29,7 @@ from pushgrowth.campaigns.problems import (
     pydantic_findings,
 )
 from pushgrowth.campaigns.schema import CATALOG_FILE_KEYS, Campaign, Catalog
-from pushgrowth.campaigns.validation import check_campaign
+from pushgrowth.campaigns.rules import check_campaign
 from pushgrowth.catalog_path import ENV_VAR, default_catalog_path
 from pushgrowth.domain import COUNTRIES
 
@@ -264,6 +266,26 @@ def read_catalog(path: Path | str | None = None) -> CatalogBuild:
     order = {_display(f): i for i, f in enumerate(files)}
     build.problems.sort(key=lambda p: (order.get(p.file, -1), p.line or 0))
     return build
+
+
+def refuse_running_changes(build: CatalogBuild, published: Catalog | None, today: dt.date) -> list[Problem]:
+    """Changes a campaign already running may not take, against the published catalog: a new group salt would
+    move its users between holdout, BAU and bandit mid-experiment. The problems are added to `build` (so it
+    cannot be published) and returned."""
+    if published is None:
+        return []
+    found = []
+    before = {c.id: c for c in published.campaigns}
+    for entry in build.entries:
+        c, old = entry.campaign, before.get(entry.campaign.id) if entry.campaign is not None else None
+        if old is None or old.schedule.status == "draft" or old.schedule.start > today:
+            continue
+        if c.shares.salt != old.shares.salt:
+            found.append(entry.problem(("shares", "salt"), f"campaign running since {old.schedule.start} was split "
+                                       f"with salt {old.shares.salt!r}; a new salt reshuffles its groups "
+                                       "mid-experiment: keep the salt, or start a new campaign id"))
+    build.problems.extend(found)
+    return found
 
 
 def validate_catalog(path: Path | str | None = None) -> list[Problem]:

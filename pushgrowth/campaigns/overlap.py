@@ -17,7 +17,7 @@ from collections.abc import Iterable, Sequence
 from itertools import product
 from typing import Any
 
-from pushgrowth.campaigns.policy import CountryPolicy
+from pushgrowth.campaigns.country_policy import CountryPolicy
 from pushgrowth.campaigns.problems import Entry, Problem
 from pushgrowth.campaigns.schema import Campaign
 from pushgrowth.domain import CATEGORIES, COUNTRIES, LIFECYCLE_SEGMENTS, PLATFORMS

@@ -15,7 +15,7 @@ from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-from pushgrowth.campaigns.policy import CountryPolicy
+from pushgrowth.campaigns.country_policy import CountryPolicy
 from pushgrowth.domain import (
     CATEGORIES,
     COUNTRIES,
@@ -142,12 +142,18 @@ class Schedule(_Model):
     status: Status
 
 
+DEFAULT_SALT = "pushgrowth"
+
+
 class Shares(_Model):
-    """How a campaign's eligible users are split, by a stable hash of (user, campaign)."""
+    """How a campaign's eligible users are split, by a stable hash of (user, campaign, salt)."""
 
     holdout: Share
     bau: Share
     bandit: Share
+    salt: str = Field(DEFAULT_SALT, min_length=1,
+                      description="The salt of the group hash. A new salt reshuffles who is in which group, so it "
+                                  "is refused for a campaign already running (see `loader.refuse_running_changes`).")
 
 
 class BauDefaults(_Model):

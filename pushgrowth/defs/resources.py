@@ -113,7 +113,6 @@ class BanditSettings(dg.ConfigurableResource):
     gate_cross_fit_permutations: int = GateConfig.cross_fit_permutations
     bau_prior: float = PolicyConfig.bau_prior
     training_window_days: int | None = TrainConfig.window_days
-    salt: str = "pushgrowth"
 
     def policy(self) -> PolicyConfig:
         return PolicyConfig(temperature=self.temperature, epsilon=self.epsilon, cold_epsilon=self.cold_epsilon,

@@ -14,26 +14,21 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from pushgrowth.bandit.data import read_dataset
 from pushgrowth.domain import COUNTRIES, GROUPS, USD_PER_UNIT
 from pushgrowth.evaluation import stats
 
-DECISION_LOG = "marts/decision_log"
-ORACLE = "oracle"
 STRATA = stats.STRATA
 """Every bandit - BAU and group - holdout comparison of the report is made within campaign and bandit share
 (see `stats`): groups are drawn with each campaign's shares, and a pilot's 10% bandit share would otherwise mix
 the campaigns' levels into the groups' difference."""
 
 
-def decisions_frame(lake: Path, country: str, as_of: dt.date | None = None) -> pd.DataFrame:
-    """The decision log of a country up to `as_of`, in the column names of `evaluation.stats`."""
-    log = read_dataset(lake, DECISION_LOG, country, end=as_of)
+def decisions_frame(log: pd.DataFrame) -> pd.DataFrame:
+    """A country's decision log (the dbt mart `decision_log`) in the column names of `evaluation.stats`."""
     if not len(log):
         return log
     frame = log.rename(columns={"assignment_group": "group", "reward_net_revenue": "net_revenue"})
@@ -279,6 +274,3 @@ def _expected_pooled(oracles: dict[str, pd.DataFrame] | None, decisions: pd.Data
     estimate = stats.pooled_difference(truth, fx, "bandit", "bau", "holdout", "net_revenue", alpha, STRATA)["difference"]
     return estimate.estimate if estimate.available else None
 
-
-def oracle_frame(lake: Path, country: str, as_of: dt.date | None = None) -> pd.DataFrame:
-    return read_dataset(lake, ORACLE, country, end=as_of)

@@ -1,7 +1,7 @@
 """The synthetic marketplace (the World): no Dagster imports, usable from any Python code."""
 
 from pushgrowth.sim.config import CountryCalibration, WorldConfig
-from pushgrowth.sim.oracle import ACTION_COLUMNS
+from pushgrowth.sim.ground_truth import ACTION_COLUMNS
 from pushgrowth.sim.world import DeliveryReceipt, World
 
 __all__ = ["ACTION_COLUMNS", "CountryCalibration", "DeliveryReceipt", "World", "WorldConfig"]

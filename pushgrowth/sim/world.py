@@ -23,7 +23,7 @@ import pandas as pd
 import pyarrow as pa
 
 from pushgrowth.domain import COUNTRIES, COUPON_KINDS, MATURITY_DAYS, TONES, VALUE_PROPOSITIONS
-from pushgrowth.sim import oracle as _oracle
+from pushgrowth.sim import ground_truth as _oracle
 from pushgrowth.sim.config import WorldConfig
 from pushgrowth.sim.day import simulate_country_day
 from pushgrowth.sim.population import Population, day_index, generate
@@ -112,7 +112,7 @@ class World:
     ) -> pd.DataFrame:
         """Expected outcomes of one plan per user, decided on `date` (default: today, before it is simulated).
 
-        `actions` has one row per user with the columns in `pushgrowth.sim.oracle.ACTION_COLUMNS`; see that
+        `actions` has one row per user with the columns in `pushgrowth.sim.ground_truth.ACTION_COLUMNS`; see that
         module for the meaning of each outcome. Only today's state is known, so `date` must not be in the past.
         Pushes already queued for a user in the plan's window count as other plans' (they tire the user), except
         those of the row's own plan when `trace_ids` (one per row) names it: a plan already delivered to the

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from pushgrowth.allocation.assign import DayInputs
-from pushgrowth.allocation.pacing import BudgetState, group_budgets
+from pushgrowth.allocation.pacing import BudgetState, days_left_in_month
 from pushgrowth.bandit.serving import ServingPolicy
 from pushgrowth.bench import synthetic_context
 from pushgrowth.campaigns import Catalog
@@ -103,13 +103,18 @@ def make_budgets(catalog: Catalog, date: dt.date = DATE, country: str = COUNTRY,
     committed, outstanding = committed or {}, outstanding or {}
     out = {}
     for c in catalog.active(date, country):
-        shares = {"bau": c.shares.bau, "bandit": c.shares.bandit}
-        states = group_budgets(c.id, c.budget.monthly, shares,
-                               {g: committed.get((c.id, g), 0.0) for g in shares},
-                               {g: outstanding.get((c.id, g), 0.0) for g in shares}, date, scale)
-        for group, state in states.items():
-            out[(c.id, group)] = state
+        treated = c.shares.bau + c.shares.bandit
+        for group in ("bau", "bandit"):  # the budget split by traffic share, as the ledger makes it
+            budget = c.budget.monthly * scale * getattr(c.shares, group) / treated if treated else 0.0
+            out[(c.id, group)] = BudgetState(c.id, group, budget, committed.get((c.id, group), 0.0),
+                                             outstanding.get((c.id, group), 0.0), days_left_in_month(date))
     return out
+
+
+def with_salt(catalog: Catalog, salt: str) -> Catalog:
+    """The same catalog with every campaign's groups drawn with another salt."""
+    return catalog.model_copy(update={"campaigns": tuple(
+        c.model_copy(update={"shares": c.shares.model_copy(update={"salt": salt})}) for c in catalog.campaigns)})
 
 
 def exhaust(budgets: dict[tuple[str, str], BudgetState], keys) -> dict[tuple[str, str], BudgetState]:
@@ -132,7 +137,7 @@ def with_targets(budgets: dict[tuple[str, str], BudgetState], targets: dict[tupl
 
 def day_inputs(catalog: Catalog, population: Population, policy: ServingPolicy, seed: int, *,
                users: int = 900, date: dt.date = DATE, budgets=None, scheduled: pd.DataFrame | None = None,
-               campaign_ids: list[str] | None = None, per_user: int = 4, salt: str = "pushgrowth") -> DayInputs:
+               campaign_ids: list[str] | None = None, per_user: int = 4) -> DayInputs:
     """DayInputs for `users` random opted-in users of the World, over the active MLB push campaigns."""
     rng = np.random.default_rng(seed)
     pool = population.opted_in
@@ -144,7 +149,7 @@ def day_inputs(catalog: Catalog, population: Population, policy: ServingPolicy, 
     return DayInputs(
         date=date, country=COUNTRY, catalog=catalog, audiences=audiences, context=context,
         scheduled=make_scheduled(user_ids, date, seed + 1000) if scheduled is None else scheduled,
-        budgets=make_budgets(catalog, date) if budgets is None else budgets, policy=policy, salt=salt)
+        budgets=make_budgets(catalog, date) if budgets is None else budgets, policy=policy)
 
 
 # ---------------------------------------------------------------------------------------------------------------

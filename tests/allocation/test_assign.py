@@ -2,7 +2,7 @@
 
 Inputs are built directly (no Dagster): the shipped catalog (MLB on 2026-09-02), a small World's users with a
 user_features-shaped context, random audiences, pushes scheduled by earlier plans, budgets from
-`pacing.group_budgets`, and two serving policies (cold start and a small trained model). Expected values come
+`campaigns.budget.group_budgets`, and two serving policies (cold start and a small trained model). Expected values come
 from independent re-statements of the rules in `helpers.py` wherever possible; the bandit's propensities are
 compared with the serving policy's own distribution, which is what "exact propensity" means.
 """
@@ -34,6 +34,7 @@ from tests.allocation.helpers import (
     make_budgets,
     send_offsets,
     user_weeks,
+    with_salt,
     with_targets,
 )
 
@@ -155,7 +156,7 @@ def shuffled(inputs: DayInputs, seed: int) -> DayInputs:
 
     budgets = dict(reversed(list(inputs.budgets.items())))
     return DayInputs(inputs.date, inputs.country, inputs.catalog, perm(inputs.audiences), perm(inputs.context),
-                     perm(inputs.scheduled), budgets, inputs.policy, inputs.salt)
+                     perm(inputs.scheduled), budgets, inputs.policy)
 
 
 # --- the contract ------------------------------------------------------------------------------------------------
@@ -233,8 +234,8 @@ def test_model_picks_the_campaign_by_expected_margin(run, seed):
 @pytest.mark.parametrize("policy,seed", [("cold", 1), ("model", 1)])
 def test_campaign_pick_does_not_depend_on_the_group_salt(run, policy, seed):
     inputs, result = run(policy, seed)
-    other = assign(DayInputs(inputs.date, inputs.country, inputs.catalog, inputs.audiences, inputs.context,
-                             inputs.scheduled, inputs.budgets, inputs.policy, salt="another-salt"))
+    other = assign(DayInputs(inputs.date, inputs.country, with_salt(inputs.catalog, "another-salt"), inputs.audiences,
+                             inputs.context, inputs.scheduled, inputs.budgets, inputs.policy))
     a = result.decisions.set_index("user_id").sort_index()
     b = other.decisions.set_index("user_id").sort_index()
     assert a.index.equals(b.index)
@@ -268,7 +269,7 @@ def test_groups_follow_the_stable_hash(run, policy, seed):
     inputs, result = run(policy, seed)
     for cid, rows in result.decisions.groupby("campaign_id"):
         s = inputs.catalog.get(cid).shares
-        expected = assign_groups(rows["user_id"].to_numpy(), cid, s.holdout, s.bau, inputs.salt)
+        expected = assign_groups(rows["user_id"].to_numpy(), cid, s.holdout, s.bau, s.salt)
         np.testing.assert_array_equal(rows["group"].to_numpy(), expected)
 
 
@@ -427,7 +428,7 @@ def test_exhausted_budget_sends_nothing_that_costs_money(generous, policy, group
     base, _ = generous[policy]
     keys = [(cid, g) for cid in BUDGET_CAMPAIGNS for g in groups]
     inputs = DayInputs(base.date, base.country, base.catalog, base.audiences, base.context, base.scheduled,
-                       exhaust(base.budgets, keys), base.policy, base.salt)
+                       exhaust(base.budgets, keys), base.policy)
     d = assign(inputs).decisions
     for group in groups:
         rows = d[d["group"] == group]
@@ -457,7 +458,7 @@ def _tight(inputs: DayInputs, result, share: float) -> DayInputs:
     spend = result.pacing.set_index(["campaign_id", "group"])["projected_spend"]
     targets = {key: share * float(v) for key, v in spend.items() if v > 0}
     return DayInputs(inputs.date, inputs.country, inputs.catalog, inputs.audiences, inputs.context,
-                     inputs.scheduled, with_targets(inputs.budgets, targets), inputs.policy, inputs.salt)
+                     inputs.scheduled, with_targets(inputs.budgets, targets), inputs.policy)
 
 
 @pytest.fixture(scope="module")
@@ -530,7 +531,7 @@ def test_on_the_last_day_of_the_month_drawn_plans_never_spend_more_than_is_left(
             budgets[key] = dataclasses.replace(budgets[key], budget=share * float(value), committed=0.0,
                                                outstanding=0.0, days_left=1)
     last = DayInputs(inputs.date, inputs.country, inputs.catalog, inputs.audiences, inputs.context,
-                     inputs.scheduled, budgets, inputs.policy, inputs.salt)
+                     inputs.scheduled, budgets, inputs.policy)
     d = assign(last).decisions
     drawn = d.groupby(["campaign_id", "group"])["expected_cost"].sum()
     close = 0

@@ -1,4 +1,4 @@
-"""`build_outbox` (decisions -> one row per push) and `check_outbox` (what must stop an outbox before delivery)."""
+"""`build_outbox` (decisions -> one row per push) and `outbox_problems` (what must stop an outbox before delivery)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from pushgrowth.allocation.assign import assign
-from pushgrowth.allocation.checks import check_outbox
+from pushgrowth.allocation.invariants import outbox_problems
 from pushgrowth.allocation.outbox import OUTBOX_COLUMNS, build_outbox, coupon_code
 from pushgrowth.campaigns import format_coupon
 from pushgrowth.domain import COUNTRIES, PLAN_DAYS
@@ -201,12 +201,12 @@ def test_no_plans_give_an_empty_outbox(outboxes, catalog, population):
     assert len(empty) == 0 and list(empty.columns) == OUTBOX_COLUMNS
 
 
-# --- check_outbox ------------------------------------------------------------------------------------------------
+# --- outbox_problems ------------------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("key", RUNS)
 def test_a_valid_outbox_passes_the_checks(outboxes, population, key):
     d, out = outboxes[key]
-    assert check_outbox(out, d, population.users) == []
+    assert outbox_problems(out, d, population.users) == []
 
 
 def _problem(problems: list[str], words: str) -> str:
@@ -219,7 +219,7 @@ def test_check_catches_a_duplicated_idempotency_key(outboxes, population):
     d, out = outboxes[("cold", 1)]
     dup = out.iloc[[5]]
     bad = pd.concat([out, dup], ignore_index=True)
-    problems = check_outbox(bad, d, population.users)
+    problems = outbox_problems(bad, d, population.users)
     assert dup["idempotency_key"].iloc[0] in _problem(problems, "idempotency")
 
 
@@ -228,7 +228,7 @@ def test_check_catches_a_holdout_trace(outboxes, population):
     h = d[d["group"] == "holdout"].iloc[0]
     row = out.iloc[[0]].assign(trace_id=h["trace_id"], idempotency_key=h["trace_id"] + "-0",
                                user_id=h["user_id"], send_date=pd.Timestamp("2030-01-01"))
-    problems = check_outbox(pd.concat([out, row], ignore_index=True), d, population.users)
+    problems = outbox_problems(pd.concat([out, row], ignore_index=True), d, population.users)
     assert h["trace_id"] in _problem(problems, "holdout")
 
 
@@ -237,7 +237,7 @@ def test_check_catches_an_opted_out_user(outboxes, population):
     victim = int(out["user_id"].iloc[3])
     users = population.users.copy()
     users.loc[users["user_id"] == victim, "push_opt_in"] = False
-    problems = check_outbox(out, d, users)
+    problems = outbox_problems(out, d, users)
     assert str(victim) in _problem(problems, "do not accept pushes")
 
 
@@ -245,7 +245,7 @@ def test_check_catches_a_user_unknown_to_the_snapshot(outboxes, population):
     d, out = outboxes[("cold", 1)]
     victim = int(out["user_id"].iloc[3])
     users = population.users[population.users["user_id"] != victim]
-    problems = check_outbox(out, d, users)
+    problems = outbox_problems(out, d, users)
     assert str(victim) in _problem(problems, "do not accept pushes")
 
 
@@ -253,7 +253,7 @@ def test_check_catches_two_pushes_to_one_user_on_one_day(outboxes, population):
     d, out = outboxes[("cold", 1)]
     first = out.iloc[0]
     extra = out.iloc[[0]].assign(trace_id="pg-extra", idempotency_key="pg-extra-0", campaign_id="other")
-    problems = check_outbox(pd.concat([out, extra], ignore_index=True), d, population.users)
+    problems = outbox_problems(pd.concat([out, extra], ignore_index=True), d, population.users)
     message = _problem(problems, "one day")
     # like the other checks, the message names what was found: the user (and the day)
     assert str(int(first["user_id"])) in message, message
@@ -267,5 +267,5 @@ def test_check_reports_every_problem_at_once(outboxes, population):
     users.loc[users["user_id"] == victim, "push_opt_in"] = False
     holdout_row = out.iloc[[1]].assign(trace_id=h["trace_id"], idempotency_key=h["trace_id"] + "-0")
     bad = pd.concat([out, out.iloc[[5]], holdout_row], ignore_index=True)
-    problems = check_outbox(bad, d, users)
+    problems = outbox_problems(bad, d, users)
     assert len(problems) == 4, problems

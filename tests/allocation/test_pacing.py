@@ -11,14 +11,18 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
+import pandas as pd
+
 from pushgrowth.allocation.pacing import (
     BudgetState,
+    MissingBudgetError,
+    budget_states,
     cap_draws,
     days_left_in_month,
-    group_budgets,
     price_for_target,
     thin_coupons,
 )
+from pushgrowth.campaigns.budget import group_budgets
 
 # --- days left ---------------------------------------------------------------------------------------------------
 
@@ -57,42 +61,54 @@ def test_budget_state_remaining_and_target():
 
 
 @settings(max_examples=200, deadline=None)
-@given(monthly=st.floats(0, 1e7), holdout=st.floats(0, 1), bandit_part=st.floats(0, 1), scale=st.floats(1e-6, 10),
-       committed=st.tuples(st.floats(0, 1e6), st.floats(0, 1e6)),
-       outstanding=st.tuples(st.floats(0, 1e6), st.floats(0, 1e6)),
-       date=st.dates(min_value=dt.date(2024, 1, 1), max_value=dt.date(2030, 12, 31)))
-def test_group_budgets_split_by_traffic_shares(monthly, holdout, bandit_part, scale, committed, outstanding, date):
+@given(monthly=st.floats(0, 1e7), holdout=st.floats(0, 1), bandit_part=st.floats(0, 1), scale=st.floats(1e-6, 10))
+def test_group_budgets_split_by_traffic_shares(monthly, holdout, bandit_part, scale):
     treated = 1 - holdout
     shares = {"holdout": holdout, "bau": treated * (1 - bandit_part), "bandit": treated * bandit_part}
-    out = group_budgets("c1", monthly, shares, {"bau": committed[0], "bandit": committed[1]},
-                        {"bau": outstanding[0], "bandit": outstanding[1]}, date, scale)
+    out = group_budgets(monthly, shares, scale)
     assert set(out) == {"bau", "bandit"}
-    bau, bandit = out["bau"], out["bandit"]
-    assert bau.group == "bau" and bandit.group == "bandit" and bau.campaign_id == bandit.campaign_id == "c1"
-    assert bau.days_left == bandit.days_left == days_left_in_month(date)
-    assert (bau.committed, bandit.committed) == committed
-    assert (bau.outstanding, bandit.outstanding) == outstanding
     if shares["bau"] + shares["bandit"] > 0:
-        assert bau.budget + bandit.budget == pytest.approx(monthly * scale, rel=1e-9, abs=1e-9)
+        assert out["bau"] + out["bandit"] == pytest.approx(monthly * scale, rel=1e-9, abs=1e-9)
         total = shares["bau"] + shares["bandit"]
-        assert bandit.budget == pytest.approx(monthly * scale * shares["bandit"] / total, rel=1e-9, abs=1e-9)
+        assert out["bandit"] == pytest.approx(monthly * scale * shares["bandit"] / total, rel=1e-9, abs=1e-9)
     else:
-        assert bau.budget == bandit.budget == 0.0
+        assert out["bau"] == out["bandit"] == 0.0
 
 
 def test_group_budgets_examples():
-    out = group_budgets("c", 90_000, {"holdout": 0.1, "bau": 0.45, "bandit": 0.45}, {}, {}, dt.date(2026, 9, 2))
-    assert out["bau"].budget == pytest.approx(45_000) and out["bandit"].budget == pytest.approx(45_000)
-    assert out["bandit"].committed == 0.0 and out["bandit"].outstanding == 0.0
-    assert out["bandit"].target == pytest.approx(45_000 / 29)
-    out = group_budgets("c", 90_000, {"holdout": 0.1, "bau": 0.8, "bandit": 0.1}, {"bandit": 1_000.0}, {},
-                        dt.date(2026, 9, 30), scale=0.01)
-    assert out["bau"].budget == pytest.approx(800) and out["bandit"].budget == pytest.approx(100)
-    assert out["bandit"].remaining == 0.0 and out["bandit"].target == 0.0   # overspent: nothing left
-    assert out["bau"].target == pytest.approx(800)                          # last day: all that remains
+    out = group_budgets(90_000, {"holdout": 0.1, "bau": 0.45, "bandit": 0.45})
+    assert out["bau"] == pytest.approx(45_000) and out["bandit"] == pytest.approx(45_000)
+    out = group_budgets(90_000, {"holdout": 0.1, "bau": 0.8, "bandit": 0.1}, scale=0.01)
+    assert out["bau"] == pytest.approx(800) and out["bandit"] == pytest.approx(100)
     # a group missing from the shares gets nothing; the other gets the whole budget
-    out = group_budgets("c", 1_000, {"holdout": 0.1, "bandit": 0.9}, {}, {}, dt.date(2026, 9, 1))
-    assert out["bau"].budget == 0.0 and out["bandit"].budget == pytest.approx(1_000)
+    out = group_budgets(1_000, {"holdout": 0.1, "bandit": 0.9})
+    assert out["bau"] == 0.0 and out["bandit"] == pytest.approx(1_000)
+
+
+def ledger(rows: list[tuple[str, str, str, float, float, float]]) -> pd.DataFrame:
+    return pd.DataFrame(rows, columns=["campaign_id", "group", "month", "budget", "committed", "outstanding"]).assign(
+        month=lambda f: pd.to_datetime(f["month"]).dt.date)
+
+
+def test_budget_states_take_the_ledger_rows_of_the_decision_days_month():
+    rows = ledger([("c", "bau", "2026-09-01", 800, 100, 50), ("c", "bandit", "2026-09-01", 100, 100, 0),
+                   ("c", "bau", "2026-10-01", 800, 0, 70), ("c", "bandit", "2026-10-01", 100, 0, 5),
+                   ("c", "unattributed", "2026-09-01", 0, 30, 0)])
+    states = budget_states(rows, dt.date(2026, 9, 30), ["c"])
+    assert set(states) == {("c", "bau"), ("c", "bandit")}
+    bau, bandit = states[("c", "bau")], states[("c", "bandit")]
+    assert (bau.budget, bau.committed, bau.outstanding, bau.days_left) == (800, 100, 50, 1)
+    assert bau.target == pytest.approx(650)                                       # last day: all that remains
+    assert bandit.remaining == 0.0 and bandit.target == 0.0                       # spent: nothing left
+    october = budget_states(rows, dt.date(2026, 10, 1), ["c"])                    # a new month: its own rows
+    assert october[("c", "bau")].committed == 0 and october[("c", "bau")].outstanding == 70
+    assert october[("c", "bau")].target == pytest.approx((800 - 70) / 31)
+
+
+def test_a_campaign_missing_from_the_ledger_is_an_error_naming_it():
+    rows = ledger([("c", "bau", "2026-09-01", 800, 0, 0), ("c", "bandit", "2026-09-01", 100, 0, 0)])
+    with pytest.raises(MissingBudgetError, match="campaigns new-one .*re-materialize budget_ledger for 2026-09-01"):
+        budget_states(rows, dt.date(2026, 9, 2), ["c", "new-one"])
 
 
 # --- price for a target ------------------------------------------------------------------------------------------

@@ -13,12 +13,14 @@ import pyarrow as pa
 import pytest
 
 from pushgrowth.bandit import offline, training
-from pushgrowth.bandit.data import DECISION_LOG, USER_FEATURES, training_frame
+from pushgrowth.bandit.data import training_frame as frame_of
 from pushgrowth.bandit.features import CONTEXT_CATEGORICAL, CONTEXT_NUMERIC, FeatureSpec
 from pushgrowth.bandit.model import RewardModel, TrainConfig, fit, user_fold
 from pushgrowth.bandit.policy import Options, schedule_mask
 from pushgrowth.bandit.serving import ServingPolicy
-from pushgrowth.lake import write_partition
+from pushgrowth.defs import reads
+from pushgrowth.storage import DECISION_LOG, USER_FEATURES
+from pushgrowth.storage import lake as store
 from tests.bandit.conftest import (
     COUNTRY,
     FAST,
@@ -500,14 +502,27 @@ def test_gate_limits():
 # --- training from the lake -----------------------------------------------------------------------------------
 
 
+def training_frame(lake, country: str, as_of: dt.date, window_days: int | None = None) -> pd.DataFrame:
+    """The training frame as bandit_model builds it: the lake read by `defs.inputs`, joined by `bandit.data`."""
+    return frame_of(*reads.training_data(lake, country, as_of, window_days))
+
+
+def prepare(lake, country: str, as_of: dt.date, config: TrainConfig = TrainConfig()) -> training.TrainingResult:
+    return training.prepare(*reads.training_data(lake, country, as_of, config.window_days), country, as_of, config)
+
+
+def train(lake, country: str, as_of: dt.date, catalog, config: TrainConfig = TrainConfig()) -> training.TrainingResult:
+    return training.train(prepare(lake, country, as_of, config), catalog)
+
+
 def write_lake(lake, frame: pd.DataFrame, date: dt.date) -> None:
     """The decision-log and user-features marts of one decision date, as dbt exports them."""
     context = frame[["user_id", *sorted(CONTEXT_COLUMNS)]].assign(date=date - dt.timedelta(days=1),
                                                                    country=COUNTRY)
     log = frame.drop(columns=sorted(CONTEXT_COLUMNS) + ["redeemed", "open_rate_truth"]).assign(date=date)
-    write_partition(lake, USER_FEATURES, COUNTRY, date - dt.timedelta(days=1),
+    store.write(lake, USER_FEATURES, COUNTRY, date - dt.timedelta(days=1),
                     pa.Table.from_pandas(context, preserve_index=False))
-    write_partition(lake, DECISION_LOG, COUNTRY, date, pa.Table.from_pandas(log, preserve_index=False))
+    store.write(lake, DECISION_LOG, COUNTRY, date, pa.Table.from_pandas(log, preserve_index=False))
 
 
 @pytest.fixture(scope="module")
@@ -557,12 +572,12 @@ def test_the_training_window_keeps_the_last_days_for_training_and_the_gate(lake_
     assert len(windowed) == sum(planned[1:]) and set(windowed["date"]) == set(days[1:])
     assert len(training_frame(tmp_path, COUNTRY, days[1], window_days=1)) == planned[1]
     config = dataclasses.replace(FAST, window_days=2)
-    result = training.train(tmp_path, COUNTRY, date, catalog(), config)
+    result = train(tmp_path, COUNTRY, date, catalog(), config)
     assert result.rows == sum(planned[1:]) and result.checks_passed
-    prepared = training.prepare(tmp_path, COUNTRY, date, config)
+    prepared = prepare(tmp_path, COUNTRY, date, config)
     assert prepared.checks_passed and prepared.frame["trace_id"].tolist() == result.frame["trace_id"].tolist()
     assert training.reproduces(prepared, ServingPolicy(model=result.model), "open")
-    whole = training.prepare(tmp_path, COUNTRY, date, dataclasses.replace(FAST, window_days=None))
+    whole = prepare(tmp_path, COUNTRY, date, dataclasses.replace(FAST, window_days=None))
     assert whole.rows == sum(planned)
     for bad in (0, -3, 1.5, True):
         with pytest.raises(ValueError, match="window_days"):
@@ -573,18 +588,18 @@ def test_the_training_window_keeps_the_last_days_for_training_and_the_gate(lake_
 
 def test_train_uses_four_users_in_five_and_the_gate_reads_the_rest(lake_case):
     lake, frame, date = lake_case
-    result = training.train(lake, COUNTRY, date, catalog(), FAST)
+    result = train(lake, COUNTRY, date, catalog(), FAST)
     assert result.checks_passed and result.model is not None and result.model.country == COUNTRY
     held_out = user_fold(result.frame["user_id"].to_numpy(), 0.2, FAST.seed + 1)
     assert result.rows == len(frame) - 10 and result.train_rows == int((~held_out).sum())
     assert result.model.trained_on["net_revenue"] == int((~held_out & result.frame["is_mature"]).sum())
     assert {"open_rounds", "rows_open", "net_revenue_label_mean"} <= set(result.metrics)
-    prepared = training.prepare(lake, COUNTRY, date)
+    prepared = prepare(lake, COUNTRY, date)
     assert prepared.model is None and prepared.rows == result.rows
     gate = training.evaluate(prepared, catalog(), ServingPolicy(model=result.model), ServingPolicy())
     bandit = (result.frame["assignment_group"] == "bandit") & (result.frame["pushes_delivered"] > 0)
     assert gate.metrics["ope_rows"] == int((held_out & bandit).sum())
-    missing = training.prepare(lake, "MLA", date)
+    missing = prepare(lake, "MLA", date)
     assert missing.rows == 0 and not missing.checks_passed and missing.data_checks == {"has_rows": False}
 
 
@@ -593,7 +608,7 @@ def test_the_gate_evaluates_on_the_users_train_held_out_whatever_the_config(lake
     `user_fold(..., config.validation_share, config.seed + 1)`; the gate must read those same users."""
     lake, frame, date = lake_case
     config = TrainConfig(min_rows=50, min_positives=10, max_rounds=40, early_stopping=10, seed=1)
-    result = training.train(lake, COUNTRY, date, catalog(), config)
+    result = train(lake, COUNTRY, date, catalog(), config)
     ids = result.frame["user_id"].to_numpy()
     trained_users = set(ids[~user_fold(ids, config.validation_share, config.seed + 1)])
     gate = training.evaluate(result, catalog(), ServingPolicy(model=result.model), ServingPolicy())
@@ -607,7 +622,7 @@ def test_the_gate_evaluates_on_the_users_train_held_out_whatever_the_config(lake
 
 def test_too_little_data_trains_no_model(lake_case):
     lake, _, date = lake_case
-    result = training.train(lake, COUNTRY, date, catalog(), TrainConfig(min_rows=10**6))
+    result = train(lake, COUNTRY, date, catalog(), TrainConfig(min_rows=10**6))
     assert result.model is None and result.rows > 0
     gate = training.evaluate(result, catalog(), ServingPolicy(model=result.model), ServingPolicy())
     assert not gate.promoted and gate.reason.startswith("no challenger")

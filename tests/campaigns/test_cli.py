@@ -8,7 +8,7 @@ import yaml
 from typer.testing import CliRunner
 
 from pushgrowth.campaigns import Campaign
-from pushgrowth.campaigns.cli import app
+from pushgrowth.campaigns.commands import app
 from tests.campaigns.conftest import CAMPAIGN_ID, campaign, country_file, write_catalog
 
 runner = CliRunner()

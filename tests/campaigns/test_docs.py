@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 
 from pushgrowth.campaigns import load_catalog, validate_catalog
-from pushgrowth.campaigns.validation import RULES
+from pushgrowth.campaigns.rules import RULES
 from tests.campaigns.conftest import write_catalog
 
 README = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")

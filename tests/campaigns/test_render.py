@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from pushgrowth.campaigns import Campaign, format_coupon, format_money, render
-from pushgrowth.campaigns.render import TemplateSyntaxError, placeholders
+from pushgrowth.campaigns.wording import TemplateSyntaxError, placeholders
 from tests.campaigns.conftest import campaign
 
 

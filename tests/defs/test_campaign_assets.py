@@ -11,12 +11,14 @@ import pytest
 
 from pushgrowth.campaigns import catalog_hash, load_catalog
 from pushgrowth.catalog_path import default_catalog_path
-from pushgrowth.catalog_store import publish, published_version
+from pushgrowth.storage.catalog import publish, published_version
 from pushgrowth.defs.campaigns.assets import budget_ledger_asset, campaign_catalog, catalog_is_valid
 from pushgrowth.defs.campaigns.sensors import catalog_change_sensor
 from pushgrowth.defs.resources import HomeResource
 from pushgrowth.home import Home
-from pushgrowth.lake import read_partition, read_table, write_partition
+from pushgrowth.campaigns.budget import campaign_totals
+from pushgrowth.storage import dataset
+from pushgrowth.storage import lake as store
 
 
 @pytest.fixture
@@ -44,7 +46,7 @@ def test_a_valid_catalog_is_published_with_its_hash_as_version(tmp_path, catalog
     materialization = result.asset_materializations_for_node("campaign_catalog")[0]
     assert materialization.metadata["version"].value == catalog_hash(catalog_dir)
     assert materialization.tags["dagster/data_version"] == catalog_hash(catalog_dir)
-    campaigns = read_table(home.lake, "catalog", "campaigns").to_pandas()
+    campaigns = store.read_file_table(home.lake, dataset("catalog_campaigns")).to_pandas()
     assert len(campaigns) >= 80 and set(campaigns["country"]) == {"MLA", "MLB", "MLM"}
     assert published_version(home.lake) == catalog_hash(catalog_dir)
     assert "mlb-frete-gratis-primeira-compra" in materialization.metadata["active_campaigns"].value
@@ -92,19 +94,21 @@ def test_budget_ledger_sums_the_month_so_far(tmp_path, catalog_dir):
     publish(catalog.model_copy(update={"campaigns": [
         c.model_copy(update={"budget": c.budget.model_copy(update={"monthly": 90_000.0})}) if c.id == campaign else c
         for c in catalog.campaigns]}), home.lake)  # the published budget, not the YAML's, is the ledger's
-    write_partition(home.lake, "raw/coupon_redemptions", "MLB", dt.date(2026, 8, 31), redemptions(
+    store.write(home.lake, dataset("raw_coupon_redemptions"), "MLB", dt.date(2026, 8, 31), redemptions(
         dt.date(2026, 8, 31), [999.0]))
-    write_partition(home.lake, "raw/coupon_redemptions", "MLB", dt.date(2026, 9, 1), redemptions(
+    store.write(home.lake, dataset("raw_coupon_redemptions"), "MLB", dt.date(2026, 9, 1), redemptions(
         dt.date(2026, 9, 1), [15.0, 20.0]))
-    write_partition(home.lake, "raw/coupon_redemptions", "MLB", dt.date(2026, 9, 2), redemptions(
+    store.write(home.lake, dataset("raw_coupon_redemptions"), "MLB", dt.date(2026, 9, 2), redemptions(
         dt.date(2026, 9, 2), [10.0]))
     key = dg.MultiPartitionKey({"country": "MLB", "date": "2026-09-02"})
     result = dg.materialize([budget_ledger_asset], partition_key=key,
                             resources={"home": HomeResource(root=str(home.root))})
-    ledger = read_partition(home.lake, "budget_ledger", "MLB", dt.date(2026, 9, 2)).to_pandas()
-    row = ledger[(ledger["campaign_id"] == campaign) & (ledger["month"] == dt.date(2026, 9, 1))].iloc[0]
+    ledger = store.read(home.lake, dataset("budget_ledger"), "MLB", dt.date(2026, 9, 2)).to_pandas()
+    row = campaign_totals(ledger, dt.date(2026, 9, 1)).set_index("campaign_id").loc[campaign]
     assert row["committed"] == pytest.approx(45.0)  # cost share 1.0; August's redemption is another month
     assert row["budget"] == pytest.approx(90_000.0) and row["remaining"] == pytest.approx(90_000 - 45.0)
     assert row["pace"] == pytest.approx(2 / 30)
     assert set(ledger["country"]) == {"MLB"}
-    assert result.asset_materializations_for_node("budget_ledger")[0].metadata["committed"].value >= 45.0
+    metadata = result.asset_materializations_for_node("budget_ledger")[0].metadata
+    assert metadata["committed"].value >= 45.0
+    assert metadata["pushgrowth/reads"].value == ["campaign_catalog", "raw_coupon_redemptions"]

@@ -10,7 +10,8 @@ import pytest
 from pushgrowth.defs.extracts.assets import raw_extracts
 from pushgrowth.landing.schema import TABLES
 from pushgrowth.landing.zone import read_table, write_drop
-from pushgrowth.lake import partition_dir
+from pushgrowth.storage import dataset
+from pushgrowth.storage import lake as store
 
 DAY = dt.date(2026, 9, 1)
 MLA_DAY = dg.MultiPartitionKey({"country": "MLA", "date": "2026-09-01"})
@@ -22,7 +23,7 @@ def materialize(resources, key, **kwargs):
 
 
 def lake_file(home, table, country="MLA", date=DAY):
-    return partition_dir(home.lake, f"raw/{table}", country, date) / "part-0.parquet"
+    return store.partition_path(home.lake, dataset(f"raw_{table}"), country, date)
 
 
 def lake_files(home):

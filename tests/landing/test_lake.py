@@ -6,7 +6,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from pushgrowth.lake import partition_dir, read_partition, write_partition
+from pushgrowth.storage import dataset
+from pushgrowth.storage import lake as store
 
 DAY = dt.date(2026, 9, 1)
 NEXT = DAY + dt.timedelta(days=1)
@@ -19,14 +20,14 @@ def files(root):
 def test_write_partition_replaces_exactly_one_partition(tmp_path, extracts):
     lake = tmp_path / "lake"
     users_a, users_b = extracts["MLA"]["users"], extracts["MLB"]["users"]
-    path = write_partition(lake, "raw/users", "MLA", DAY, users_a)
-    write_partition(lake, "raw/users", "MLB", DAY, users_b)
-    write_partition(lake, "raw/users", "MLA", NEXT, users_a)
-    assert path == partition_dir(lake, "raw/users", "MLA", DAY) / "part-0.parquet"
+    path = store.write(lake, dataset("raw_users"), "MLA", DAY, users_a)
+    store.write(lake, dataset("raw_users"), "MLB", DAY, users_b)
+    store.write(lake, dataset("raw_users"), "MLA", NEXT, users_a)
+    assert path == store.partition_path(lake, dataset("raw_users"), "MLA", DAY)
     before = files(lake)
 
     smaller = users_a.slice(0, 5)
-    write_partition(lake, "raw/users", "MLA", DAY, smaller)
+    store.write(lake, dataset("raw_users"), "MLA", DAY, smaller)
 
     after = files(lake)
     assert set(after) == set(before) == {
@@ -37,36 +38,36 @@ def test_write_partition_replaces_exactly_one_partition(tmp_path, extracts):
     for other in ("raw/users/country=MLA/date=2026-09-02/part-0.parquet",
                   "raw/users/country=MLB/date=2026-09-01/part-0.parquet"):
         assert after[other] == before[other]
-    rewritten = read_partition(lake, "raw/users", "MLA", DAY)
+    rewritten = store.read(lake, dataset("raw_users"), "MLA", DAY)
     assert rewritten.num_rows == 5
     assert rewritten.equals(smaller)
-    assert read_partition(lake, "raw/users", "MLB", DAY).equals(users_b)
+    assert store.read(lake, dataset("raw_users"), "MLB", DAY).equals(users_b)
 
 
 def test_read_missing_partition_names_it(tmp_path, extracts):
     lake = tmp_path / "lake"
-    write_partition(lake, "raw/orders", "MLA", DAY, extracts["MLA"]["orders"])
-    with pytest.raises(FileNotFoundError, match=r"partition MLA\|2026-09-02 of raw/orders") as err:
-        read_partition(lake, "raw/orders", "MLA", NEXT)
-    assert str(partition_dir(lake, "raw/orders", "MLA", NEXT)) in str(err.value)
+    store.write(lake, dataset("raw_orders"), "MLA", DAY, extracts["MLA"]["orders"])
+    with pytest.raises(FileNotFoundError, match=r"partition MLA\|2026-09-02 of raw_orders") as err:
+        store.read(lake, dataset("raw_orders"), "MLA", NEXT)
+    assert str(store.partition_path(lake, dataset("raw_orders"), "MLA", NEXT)) in str(err.value)
 
 
 def test_failed_write_keeps_previous_content_and_leaves_no_staging_folder(tmp_path, extracts):
     """The lake is left exactly as it was: no hidden `.date=...tmp` staging folder next to the partitions."""
     lake = tmp_path / "lake"
     orders = extracts["MLA"]["orders"]
-    write_partition(lake, "raw/orders", "MLA", DAY, orders)
+    store.write(lake, dataset("raw_orders"), "MLA", DAY, orders)
     before = files(lake)
     schema = pa.schema([pa.field("order_id", pa.int64(), nullable=False)])
     # nulls in a required field: Parquet refuses to write them
     unwritable = pa.Table.from_arrays([pa.array([1, None], pa.int64())], schema=schema)
 
     with pytest.raises(pa.ArrowInvalid):
-        write_partition(lake, "raw/orders", "MLA", DAY, unwritable)
+        store.write(lake, dataset("raw_orders"), "MLA", DAY, unwritable)
 
     assert files(lake) == before
     assert [p.name for p in (lake / "raw/orders/country=MLA").iterdir()] == ["date=2026-09-01"]
-    assert pq.read_table(partition_dir(lake, "raw/orders", "MLA", DAY) / "part-0.parquet").equals(orders)
+    assert pq.read_table(store.partition_path(lake, dataset("raw_orders"), "MLA", DAY)).equals(orders)
 
 
 def test_staging_happens_outside_the_dataset_so_readers_never_see_it(tmp_path, extracts, monkeypatch):
@@ -80,7 +81,7 @@ def test_staging_happens_outside_the_dataset_so_readers_never_see_it(tmp_path, e
         return real_write(table, where, **kwargs)
 
     monkeypatch.setattr(pq, "write_table", spy)
-    write_partition(lake, "raw/orders", "MLA", DAY, extracts["MLA"]["orders"])
-    write_partition(lake, "raw/orders", "MLA", DAY, extracts["MLA"]["orders"])
+    store.write(lake, dataset("raw_orders"), "MLA", DAY, extracts["MLA"]["orders"])
+    store.write(lake, dataset("raw_orders"), "MLA", DAY, extracts["MLA"]["orders"])
     assert seen == [[], ["raw/orders/country=MLA/date=2026-09-01/part-0.parquet"]]
     assert not any((lake / ".scratch").iterdir())

@@ -14,7 +14,8 @@ from pushgrowth.defs.quality.checks import CHECK_NAME, raw_extracts_expectations
 from pushgrowth.defs.resources import HomeResource
 from pushgrowth.landing.schema import TABLES
 from pushgrowth.landing.zone import write_drop
-from pushgrowth.lake import read_partition, write_partition
+from pushgrowth.storage import dataset
+from pushgrowth.storage import lake as store
 from tests.quality.conftest import DAY, NEXT_DAY, user_features_frame
 
 
@@ -82,10 +83,10 @@ def test_nulls_in_a_key_column_fail_the_check(home, resources, small_days):
     """Nulls injected into the lake after loading: the GX check itself must catch them."""
     write_drop(home.landing, "MLA", DAY, small_days[DAY])
     assert run(resources, DAY).success
-    sends = read_partition(home.lake, "raw/push_sends", "MLA", DAY)
+    sends = store.read(home.lake, dataset("raw_push_sends"), "MLA", DAY)
     trace = sends.column("trace_id")
     nulled = pc.if_else(pc.less(pa.array(range(sends.num_rows)), 5), pa.nulls(sends.num_rows, pa.string()), trace)
-    write_partition(home.lake, "raw/push_sends", "MLA", DAY,
+    store.write(home.lake, dataset("raw_push_sends"), "MLA", DAY,
                     sends.set_column(sends.schema.get_field_index("trace_id"), "trace_id", nulled))
     ran = []
     after = downstream_of("raw_push_sends", ran)
@@ -150,7 +151,7 @@ def test_user_features_check_blocks_what_reads_user_features(home, resources, sm
     @dg.asset(key="user_features", partitions_def=country_day_partitions)
     def user_features(context: dg.AssetExecutionContext, home: HomeResource) -> None:
         country, date = country_and_date(context)
-        write_partition(home.home.lake, "marts/user_features", country, date, pa.Table.from_pandas(frame))
+        store.write(home.home.lake, dataset("user_features"), country, date, pa.Table.from_pandas(frame))
 
     ran = []
     result = dg.materialize([user_features, user_features_expectations, downstream_of("user_features", ran)],

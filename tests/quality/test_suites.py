@@ -23,8 +23,8 @@ def expectations(suite) -> set[tuple[str, str]]:
 
 
 def test_one_json_suite_per_dataset_named_after_its_file():
-    assert sorted(p.stem for p in quality.EXPECTATIONS_DIR.glob("*.json")) == sorted(quality.LAKE_DATASETS)
-    for name in quality.LAKE_DATASETS:
+    assert sorted(p.stem for p in quality.EXPECTATIONS_DIR.glob("*.json")) == sorted(quality.SUITES)
+    for name in quality.SUITES:
         suite = quality.load_suite(name)
         assert suite.name == name
         assert json.loads(quality.suite_path(name).read_text())["name"] == name

@@ -111,7 +111,7 @@ def test_the_oracle_counts_the_pushes_other_plans_already_have_queued():
     """Two plans a week for the same users, interleaved: the second plan's pushes land on days the first plan
     already pushes around, and tire the user. Its oracle, asked after the first plan is queued, expects the
     fatigue that the simulation then shows; without the queue it would expect far more opens."""
-    from pushgrowth.sim import oracle as sim_oracle
+    from pushgrowth.sim import ground_truth as sim_oracle
 
     world = World(WorldConfig.build(("MLM",), users=40_000, seed=6))
     world.step()

@@ -10,7 +10,7 @@ import duckdb
 import pytest
 
 from pushgrowth.campaigns import load_catalog
-from pushgrowth.catalog_store import publish
+from pushgrowth.storage.catalog import publish
 from pushgrowth.home import Home
 from pushgrowth.landing.zone import write_drop
 from pushgrowth.sim import World, WorldConfig

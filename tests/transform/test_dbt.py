@@ -11,12 +11,13 @@ import pyarrow.parquet as pq
 import pytest
 
 from pushgrowth.campaigns import load_catalog
-from pushgrowth.catalog_store import publish
+from pushgrowth.storage.catalog import publish
 from pushgrowth.definitions import defs
 from pushgrowth.domain import ATTRIBUTION_DAYS, COUPON_VALIDITY_DAYS, MATURITY_DAYS, PLAN_DAYS, TONES
 from pushgrowth.home import Home
 from pushgrowth.landing.zone import write_drop
-from pushgrowth.lake import partition_dir
+from pushgrowth.storage import dataset
+from pushgrowth.storage import lake as store
 from pushgrowth.sim import World, WorldConfig
 from pushgrowth.transform import DBT_PROJECT_DIR, dbt_vars
 
@@ -77,8 +78,8 @@ def test_each_partition_builds_and_hands_its_marts_to_the_lake(built):
             "select count(*), count(distinct campaign_id), min(decision_date) from audiences").fetchall()[0]
     assert audience[0] > 0 and audience[1] >= 5 and audience[2] == DAY1 + dt.timedelta(days=1)
     for day in (DAY1, DAY2):
-        features = pq.read_table(partition_dir(home.lake, "marts/user_features", "MLA", day) / "part-0.parquet")
-        users = pq.read_table(partition_dir(home.lake, "raw/users", "MLA", day) / "part-0.parquet")
+        features = pq.read_table(store.partition_path(home.lake, dataset("user_features"), "MLA", day))
+        users = pq.read_table(store.partition_path(home.lake, dataset("raw_users"), "MLA", day))
         assert features.num_rows == users.num_rows
         assert set(features.column("segment").to_pylist()) <= {"new", "active", "at_risk", "dormant", "churned"}
 

@@ -1,8 +1,8 @@
 """Daily assignments and the push outbox, one (date, country) partition at a time.
 
 The partition is the day whose data is used (its `user_features` and `audiences`); the decisions it writes are
-for the next local day, when plans start. `daily_assignments` writes `lake/decisions/country=<C>/date=<D+1>`
-and is gated by blocking checks; `push_outbox` turns the plans into pushes and hands them to the delivery
+for the next local day, when plans start. `daily_assignments` writes the decisions (and pacing) partition of
+D + 1 and is gated by blocking checks; `push_outbox` turns the plans into pushes and hands them to the delivery
 resource. Re-materializing a partition rewrites both files identically (seeded draws, deterministic ids), and
 the delivery system refuses idempotency keys it has seen, so no push is ever sent twice.
 """
@@ -15,20 +15,22 @@ import pandas as pd
 import pyarrow as pa
 
 from pushgrowth import decisions as contract
-from pushgrowth.allocation import checks
+from pushgrowth.allocation import invariants as checks
 from pushgrowth.allocation.assign import assign
 from pushgrowth.allocation.inputs import day_inputs
 from pushgrowth.allocation.outbox import build_outbox
 from pushgrowth.bandit import registry
-from pushgrowth.bandit.serving import ServingPolicy
-from pushgrowth.catalog_store import published_catalog
-from pushgrowth.defs.models.assets import BY_COUNTRY
+from pushgrowth.bandit.serving import SETTINGS_KEY, ServingPolicy
+from pushgrowth.defs import reads
 from pushgrowth.defs.automation.conditions import FOLLOW
+from pushgrowth.defs.provenance import traced
+from pushgrowth.defs.models.assets import BY_COUNTRY
 from pushgrowth.defs.partitions import country_and_date, country_day_partitions
 from pushgrowth.defs.quality.checks import AUTOMATION
 from pushgrowth.defs.resources import BanditSettings, DeliveryResource, HomeResource
-from pushgrowth.lake import read_partition, write_partition
-from pushgrowth.settings import load as load_settings
+from pushgrowth.storage import BUDGET_LEDGER, DECISIONS, OUTBOX, PACING, RAW
+from pushgrowth.storage import lake as store
+from pushgrowth.storage.catalog import published_catalog
 from pushgrowth.timing import stage, timed
 
 ASSIGNMENTS_KEY = dg.AssetKey("daily_assignments")
@@ -40,12 +42,8 @@ def _md(frame: pd.DataFrame) -> dg.MetadataValue:
 
 def serving_policy(home, country: str, bandit: BanditSettings, catalog) -> ServingPolicy:
     """The champion of the country (read from the registry at every run, so a hand-set alias is honoured)."""
-    ref = registry.alias_ref(home, country, registry.CHAMPION)
-    reference = catalog.policies[country].reference_order_value
-    if ref is None:
-        return ServingPolicy(config=bandit.policy(), reference_order_value=reference)
-    return ServingPolicy(registry.load(home, ref), ref.name, ref.version, bandit.policy(),
-                         reference_order_value=reference)
+    return registry.serving_policy(home, registry.alias_ref(home, country, registry.CHAMPION), bandit.policy(),
+                                   catalog.policies[country].reference_order_value)
 
 
 @dg.asset(
@@ -53,36 +51,36 @@ def serving_policy(home, country: str, bandit: BanditSettings, catalog) -> Servi
     partitions_def=country_day_partitions,
     group_name="assignments",
     kinds={"parquet"},
-    deps=["audiences", "user_features", "budget_ledger", "campaign_catalog",
+    deps=["audiences", "user_features", "budget_ledger", "campaign_catalog", "decisions",
           dg.AssetDep("model_promotion", partition_mapping=BY_COUNTRY)],
     description="Daily assignments: for the next local day, every eligible user's campaign, group (holdout / "
-                "bau / bandit by stable hash), plan and exact propensity, with why (lake/decisions, read by dbt).",
+                "bau / bandit by stable hash), plan and exact propensity, with why, and the settings of the policy "
+                "that served (the decisions log, read by dbt; plans in flight come from the days before).",
     metadata={"dagster/column_schema": dg.TableSchema(columns=[
         dg.TableColumn(f.name, str(f.type), constraints=dg.TableColumnConstraints(nullable=f.nullable))
         for f in contract.SCHEMA])},
 )
 @timed("assignments")
+@traced
 def daily_assignments(context: dg.AssetExecutionContext, home: HomeResource, bandit: BanditSettings
                       ) -> dg.MaterializeResult:
     country, data_date = country_and_date(context)
     h = home.home
     catalog = published_catalog(h.lake)
     policy = serving_policy(h, country, bandit, catalog)
-    scale = load_settings(h).scale(country)
-    inputs = day_inputs(h.lake, country, data_date, catalog, policy, scale, bandit.salt)
-    result = assign(inputs)
+    day = day_inputs(country, data_date, catalog, policy, **reads.assignment_frames(h.lake, country, data_date))
+    result = assign(day)
     table = contract.to_table(result.decisions) if len(result.decisions) else contract.SCHEMA.empty_table()
-    path = write_partition(h.lake, contract.DATASET, country, inputs.date, table)
-    write_partition(h.lake, "pacing", country, inputs.date,
-                    pa.Table.from_pandas(result.pacing, preserve_index=False))
+    path = store.write(h.lake, DECISIONS, country, day.date, table, metadata={SETTINGS_KEY: policy.settings.to_json()})
+    store.write(h.lake, PACING, country, day.date, pa.Table.from_pandas(result.pacing, preserve_index=False))
     d = result.decisions
     by_group = d.groupby(["group", "policy"]).size().rename("decisions").reset_index() if len(d) else pd.DataFrame()
     return dg.MaterializeResult(metadata={
-        "decision_date": inputs.date.isoformat(),
+        "decision_date": day.date.isoformat(),
         "dagster/row_count": len(d),
         "path": dg.MetadataValue.path(str(path)),
         "serving_model": policy.label,
-        "users_considered": int(inputs.audiences["user_id"].nunique()),
+        "users_considered": int(day.audiences["user_id"].nunique()),
         "groups": _md(by_group),
         "pacing": _md(result.pacing.round(3).head(40)) if len(result.pacing) else "_none_",
         "campaign_pick": d["campaign_pick"].value_counts().to_dict() if len(d) else {},
@@ -92,12 +90,14 @@ def daily_assignments(context: dg.AssetExecutionContext, home: HomeResource, ban
 
 
 def _decisions(h, country: str, data_date: dt.date) -> pd.DataFrame:
-    return read_partition(h.lake, contract.DATASET, country, data_date + dt.timedelta(days=1)).to_pandas()
+    """The decisions daily_assignments of `data_date` wrote (those of the next day)."""
+    return store.read_frame(h.lake, DECISIONS, country, data_date + dt.timedelta(days=1))
 
 
 @dg.multi_asset_check(
     specs=[dg.AssetCheckSpec(name, asset=ASSIGNMENTS_KEY, blocking=True, partitions_def=country_day_partitions,
-                             description=description, automation_condition=AUTOMATION)
+                             description=description, automation_condition=AUTOMATION,
+                             additional_deps=["raw_users", "budget_ledger", "decisions", "campaign_catalog"])
            for name, description in checks.ASSIGNMENT_CHECKS.items()],
     can_subset=True, name="assignment_checks",
     description="Blocking invariants of a day's assignments: nothing reaches the outbox unless they hold.",
@@ -107,9 +107,12 @@ def assignment_checks(context: dg.AssetCheckExecutionContext, home: HomeResource
     h = home.home
     with stage("assignments"):
         catalog = published_catalog(h.lake)
-        d = _decisions(h, country, data_date)
-        results = checks.check_assignments(h.lake, d, catalog, country, data_date, load_settings(h).scale(country),
-                                           data_docs_dir=h.reports / "data_docs")
+        date = data_date + dt.timedelta(days=1)
+        results = checks.check_assignments(
+            _decisions(h, country, data_date), catalog, country, data_date,
+            users=store.read_frame(h.lake, RAW["users"], country, data_date),
+            previous=reads.previous_decisions(h.lake, country, date),
+            ledger=reads.require(h.lake, BUDGET_LEDGER, country, data_date), data_docs_dir=h.reports / "data_docs")
     wanted = {k.name for k in context.selected_asset_check_keys}
     for name, (passed, details) in results.items():
         if name in wanted:
@@ -124,23 +127,24 @@ def assignment_checks(context: dg.AssetCheckExecutionContext, home: HomeResource
     partitions_def=country_day_partitions,
     group_name="assignments",
     kinds={"parquet"},
-    deps=[ASSIGNMENTS_KEY, "raw_users"],
+    deps=[ASSIGNMENTS_KEY, "raw_users", "campaign_catalog"],
     description="The delivery-ready outbox of the next day's plans: one row per push with trace id, idempotency "
                 "key, rendered wording, coupon and local send time, handed to the delivery resource.",
 )
 @timed("outbox")
+@traced
 def push_outbox(context: dg.AssetExecutionContext, home: HomeResource, delivery: DeliveryResource
                 ) -> dg.MaterializeResult:
     country, data_date = country_and_date(context)
     h = home.home
     date = data_date + dt.timedelta(days=1)
-    users = read_partition(h.lake, "raw/users", country, data_date).to_pandas()
-    outbox = build_outbox(_decisions(h, country, data_date), published_catalog(h.lake), users, date)
-    problems = checks.check_outbox(outbox, _decisions(h, country, data_date), users)
+    users = store.read_frame(h.lake, RAW["users"], country, data_date)
+    decisions = _decisions(h, country, data_date)
+    outbox = build_outbox(decisions, published_catalog(h.lake), users, date)
+    problems = checks.outbox_problems(outbox, decisions, users)
     if problems:
         raise dg.Failure(description=f"outbox {country} {date} refused: " + "; ".join(problems[:5]))
-    path = write_partition(h.lake, "outbox", country, date,
-                           pa.Table.from_pandas(outbox, preserve_index=False))
+    path = store.write(h.lake, OUTBOX, country, date, outbox)
     report = delivery.client().deliver(outbox, country, date)
     per_day = outbox.groupby(outbox["send_date"].dt.date.astype(str)).size().rename("pushes").reset_index() \
         if len(outbox) else pd.DataFrame()

@@ -15,7 +15,8 @@ from pushgrowth.defs.automation.jobs import daily_refresh_job
 from pushgrowth.defs.partitions import country_day_partitions, partition_key
 from pushgrowth.defs.resources import HomeResource, NotifierResource
 from pushgrowth.landing.zone import list_drops
-from pushgrowth.lake import partition_dir
+from pushgrowth.storage import DECISIONS
+from pushgrowth.storage import lake as store
 
 LATE_AFTER_HOURS = 3.0
 """A country's plans for tomorrow are late when its day's complete drop landed this long ago without them."""
@@ -70,8 +71,7 @@ def late_countries(home, now: float, late_after_hours: float = LATE_AFTER_HOURS)
     for country, drop in sorted(latest.items()):
         tomorrow = drop.date + dt.timedelta(days=1)
         waited = (now - drop.marker.stat().st_mtime) / 3600
-        if waited > late_after_hours and not (partition_dir(home.lake, "decisions", country, tomorrow)
-                                              / "part-0.parquet").exists():
+        if waited > late_after_hours and not store.exists(home.lake, DECISIONS, country, tomorrow):
             late.append({"country": country, "data_date": drop.date.isoformat(),
                          "decision_date": tomorrow.isoformat(), "hours_waited": round(waited, 1)})
     return late
@@ -116,7 +116,7 @@ def daily_safety_net(context: dg.ScheduleEvaluationContext, home: HomeResource):
     for drop in list_drops(home.home.landing):
         tomorrow = drop.date + dt.timedelta(days=1)
         key = partition_key(drop.country, drop.date)
-        done = (partition_dir(home.home.lake, "decisions", drop.country, tomorrow) / "part-0.parquet").exists()
+        done = store.exists(home.home.lake, DECISIONS, drop.country, tomorrow)
         if not done and key in valid and drop.date >= dt.date.today() - dt.timedelta(days=7):
             requests.append(dg.RunRequest(run_key=f"safety-net|{key}", partition_key=key))
     return requests or dg.SkipReason("every recent drop has its plans")

@@ -11,7 +11,8 @@ from pushgrowth.defs.partitions import country_and_date, country_day_partitions
 from pushgrowth.defs.resources import HomeResource
 from pushgrowth.landing.schema import TABLES, Table
 from pushgrowth.landing.zone import Drop, ExtractError, drop_path, read_table
-from pushgrowth.lake import write_partition
+from pushgrowth.storage import RAW
+from pushgrowth.storage import lake as store
 from pushgrowth.timing import stage
 
 ARROW_TO_SQL = {"int32": "INTEGER", "int64": "BIGINT", "double": "DOUBLE", "bool": "BOOLEAN", "string": "VARCHAR",
@@ -63,7 +64,7 @@ def _load_drop(context: dg.AssetExecutionContext, home: HomeResource):
         raise dg.Failure(description=str(exc), metadata={"drop": dg.MetadataValue.path(str(drop.path))}) from exc
     digest = drop.digest()
     for name, table in tables.items():
-        path = write_partition(home.home.lake, f"raw/{name}", country, date, table)
+        path = store.write(home.home.lake, RAW[name], country, date, table)
         yield dg.MaterializeResult(
             asset_key=raw_asset_key(name),
             metadata={

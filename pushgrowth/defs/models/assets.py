@@ -11,14 +11,15 @@ import pandas as pd
 
 from pushgrowth.alerts import Alert
 from pushgrowth.bandit import registry
-from pushgrowth.bandit.data import USER_FEATURES, partition_dates
 from pushgrowth.bandit.features import ACTION_COLUMNS
-from pushgrowth.bandit.serving import ServingPolicy
-from pushgrowth.bandit.training import evaluate, prepare, train
-from pushgrowth.catalog_store import published_catalog
+from pushgrowth.bandit.model import TrainConfig
+from pushgrowth.bandit.training import TrainingResult, evaluate, prepare, train
+from pushgrowth.defs import reads
 from pushgrowth.defs.automation.conditions import FOLLOW
+from pushgrowth.defs.provenance import traced
 from pushgrowth.defs.partitions import country_partitions
 from pushgrowth.defs.resources import BanditSettings, HomeResource, NotifierResource
+from pushgrowth.storage.catalog import published_catalog
 from pushgrowth.timing import timed
 
 BY_COUNTRY = dg.MultiToSingleDimensionPartitionMapping(partition_dimension_name="country")
@@ -26,10 +27,17 @@ BY_COUNTRY = dg.MultiToSingleDimensionPartitionMapping(partition_dimension_name=
 
 
 def _as_of(home, country: str):
-    dates = partition_dates(home.lake, USER_FEATURES, country)
-    if not dates:
+    latest = reads.latest_features_date(home.lake, country)
+    if latest is None:
         raise dg.Failure(description=f"no user_features of {country} in {home.lake} yet: run the daily refresh first")
-    return dates[-1]
+    return latest
+
+
+def _prepared(home, country: str, config: TrainConfig) -> TrainingResult:
+    """The training frame of the country's window (what training fits and the gate re-reads)."""
+    as_of = _as_of(home, country)
+    log, features = reads.training_data(home.lake, country, as_of, config.window_days)
+    return prepare(log, features, country, as_of, config)
 
 
 def _md(frame: pd.DataFrame) -> dg.MetadataValue:
@@ -48,13 +56,14 @@ def _md(frame: pd.DataFrame) -> dg.MetadataValue:
                 "registered as pushgrowth-bandit-<COUNTRY>@challenger.",
 )
 @timed("training")
+@traced
 def bandit_model(context: dg.AssetExecutionContext, home: HomeResource, bandit: BanditSettings
                  ) -> dg.MaterializeResult:
     country, h = context.partition_key, home.home
-    as_of = _as_of(h, country)
     catalog = published_catalog(h.lake)
     config = bandit.training()
-    result = train(h.lake, country, as_of, catalog, config)
+    result = train(_prepared(h, country, config), catalog)
+    as_of = result.as_of
     metadata = {"as_of": as_of.isoformat(), "decisions": result.rows, "training_rows": result.train_rows,
                 "window_days": config.window_days if config.window_days is not None else "all",
                 "data_checks": dg.MetadataValue.json(result.data_checks)}
@@ -85,11 +94,13 @@ def bandit_model(context: dg.AssetExecutionContext, home: HomeResource, bandit: 
     partitions_def=country_partitions,
     group_name="models",
     kinds={"mlflow"},
-    deps=[bandit_model],
+    deps=[bandit_model, dg.AssetDep("decision_log", partition_mapping=BY_COUNTRY),
+          dg.AssetDep("user_features", partition_mapping=BY_COUNTRY), "campaign_catalog"],
     description="The promotion gate: off-policy evaluation of the challenger against the champion on held-out "
                 "users; moves pushgrowth-bandit-<COUNTRY>@champion only when the evidence says it is better.",
 )
 @timed("gate")
+@traced
 def model_promotion(context: dg.AssetExecutionContext, home: HomeResource, bandit: BanditSettings,
                     notifier: NotifierResource) -> dg.MaterializeResult:
     country, h = context.partition_key, home.home
@@ -106,15 +117,9 @@ def model_promotion(context: dg.AssetExecutionContext, home: HomeResource, bandi
         return dg.MaterializeResult(metadata={**serving(champion_ref), "decision": "challenger is the champion"})
     catalog = published_catalog(h.lake)
     reference = catalog.policies[country].reference_order_value
-    policy = bandit.policy()
-    challenger = ServingPolicy(registry.load(h, challenger_ref), challenger_ref.name, challenger_ref.version,
-                               policy, reference_order_value=reference)
-    champion = ServingPolicy(registry.load(h, champion_ref) if champion_ref else None,
-                             champion_ref.name if champion_ref else None,
-                             champion_ref.version if champion_ref else None, policy,
-                             reference_order_value=reference)
-    gate = evaluate(prepare(h.lake, country, _as_of(h, country), bandit.training()), catalog, challenger, champion,
-                    bandit.gate())
+    challenger = registry.serving_policy(h, challenger_ref, bandit.policy(), reference)
+    champion = registry.serving_policy(h, champion_ref, bandit.policy(), reference)
+    gate = evaluate(_prepared(h, country, bandit.training()), catalog, challenger, champion, bandit.gate())
     registry.record_gate(h, challenger_ref, gate.metrics, gate.markdown(), gate.to_dict())
     if gate.promoted:
         registry.set_alias(h, challenger_ref, registry.CHAMPION)

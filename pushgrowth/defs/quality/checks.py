@@ -7,14 +7,19 @@ Docs page. The seven raw checks run as one step (one GX start-up per country-day
 raw table holds back everything downstream of any raw table in that run; dbt reads all seven together anyway.
 """
 
+import datetime as dt
 import warnings
+from collections.abc import Iterable
 
 import dagster as dg
 
 from pushgrowth import quality
 from pushgrowth.defs.partitions import country_and_date, country_day_partitions
 from pushgrowth.defs.resources import HomeResource
+from pushgrowth.home import Home
 from pushgrowth.landing.schema import TABLES
+from pushgrowth.storage import RAW, by_asset
+from pushgrowth.storage import lake as store
 from pushgrowth.timing import stage
 
 CHECK_NAME = "great_expectations"
@@ -37,6 +42,28 @@ def raw_check_specs() -> list[dg.AssetCheckSpec]:
                           metadata={"suite": dg.MetadataValue.path(str(quality.suite_path(f"raw_{name}")))})
         for name in TABLES
     ]
+
+
+def check_partitions(home: Home, datasets: Iterable[str], country: str, date: dt.date, data_docs: bool = True,
+                     docs_index: bool = False) -> list[quality.QualityResult]:
+    """Validate one (country, date) partition of each dataset (named as its asset) from the lake; Data Docs go
+    to `<home>/reports/data_docs` (GX project in `<home>/gx`), their index page only with `docs_index` or a
+    failure (the day's assignment checks rebuild it, see `quality.publish`). A partition missing from the lake
+    is a failed result, not an exception."""
+    results = []
+    for name in datasets:
+        dataset = by_asset(name)
+        if not store.exists(home.lake, dataset, country, date):
+            results.append(quality.missing_partition(name, country, date,
+                                                     store.partition_path(home.lake, dataset, country, date)))
+            continue
+        previous = store.row_count(home.lake, dataset, country, date - dt.timedelta(days=1))
+        users = store.row_count(home.lake, RAW["users"], country, date) if name == "user_features" else None
+        frame = quality.to_frame(store.read(home.lake, dataset, country, date))
+        results.append(quality.check_frame(frame, name, country, date, previous_rows=previous, users_rows=users))
+    if not data_docs:
+        return results
+    return quality.publish(results, home.reports / "data_docs", home.root / "gx", index=docs_index)
 
 
 def check_result(result: quality.QualityResult, context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
@@ -66,7 +93,7 @@ def raw_extracts_expectations(context: dg.AssetCheckExecutionContext, home: Home
     country, date = country_and_date(context)
     datasets = sorted(key.asset_key.to_user_string() for key in context.selected_asset_check_keys)
     with stage("gx"):
-        results = [check_result(r, context) for r in quality.check_partitions(home.home, datasets, country, date)]
+        results = [check_result(r, context) for r in check_partitions(home.home, datasets, country, date)]
     yield from results
 
 
@@ -77,4 +104,5 @@ def raw_extracts_expectations(context: dg.AssetCheckExecutionContext, home: Home
 def user_features_expectations(context: dg.AssetCheckExecutionContext, home: HomeResource) -> dg.AssetCheckResult:
     country, date = country_and_date(context)
     with stage("gx"):
-        return check_result(quality.check_partition(home.home, "user_features", country, date), context)
+        (result,) = check_partitions(home.home, ["user_features"], country, date)
+        return check_result(result, context)

@@ -6,25 +6,29 @@ import json
 import dagster as dg
 
 from pushgrowth.alerts import Alert
+from pushgrowth.campaigns.budget import campaign_totals
+from pushgrowth.defs import reads
 from pushgrowth.defs.automation.conditions import FOLLOW
+from pushgrowth.defs.provenance import traced
+from pushgrowth.defs.models.assets import BY_COUNTRY
 from pushgrowth.defs.partitions import country_and_date, country_day_partitions
 from pushgrowth.defs.resources import HomeResource, NotifierResource
 from pushgrowth.evaluation import summary as evaluation
 from pushgrowth.evaluation.models import model_summary
-from pushgrowth.lake import partition_dir, read_partition
+from pushgrowth.storage import BUDGET_LEDGER
 from pushgrowth.timing import timed
 
 BURN_TOO_FAST = 1.25
 """A campaign whose coupon spend runs 25% ahead of an even pace gets an alert."""
 
 
-def budget_rows(lake, country: str, date: dt.date) -> list[dict]:
-    if not (partition_dir(lake, "budget_ledger", country, date) / "part-0.parquet").exists():
-        return []
-    ledger = read_partition(lake, "budget_ledger", country, date).to_pandas()
-    ledger = ledger[ledger["month"] == date.replace(day=1)]
-    keep = ["campaign_id", "budget", "committed", "remaining", "pace", "spent_share", "burn_ratio"]
-    return ledger[[c for c in keep if c in ledger.columns]].to_dict(orient="records")
+BUDGET_COLUMNS = ["campaign_id", "budget", "committed", "outstanding", "remaining", "pace", "spent_share",
+                  "burn_ratio"]
+
+
+def budget_rows(ledger, date: dt.date) -> list[dict]:
+    """The report's budget table: the ledger's month of `date` per campaign (the budget pacing enforces)."""
+    return campaign_totals(ledger, date.replace(day=1))[BUDGET_COLUMNS].to_dict(orient="records")
 
 
 @dg.asset(
@@ -32,24 +36,25 @@ def budget_rows(lake, country: str, date: dt.date) -> list[dict]:
     partitions_def=country_day_partitions,
     group_name="reports",
     kinds={"html", "json"},
-    deps=["decision_log", "daily_assignments", "budget_ledger"],
+    deps=["decision_log", "budget_ledger", "oracle", dg.AssetDep("model_promotion", partition_mapping=BY_COUNTRY)],
     description="Per country and day: open rate, conversions and net revenue per group, ATE of BAU and bandit "
                 "against holdout with 95% CIs, bandit-vs-BAU lift, results per bandit share, the serving model and "
                 "its off-policy evidence, budget burn, and (in simulation) the oracle's value and regret. HTML with "
                 "plots and JSON under <home>/reports/<COUNTRY>/<date>/.",
 )
 @timed("report")
+@traced
 def evaluation_report(context: dg.AssetExecutionContext, home: HomeResource, notifier: NotifierResource
                       ) -> dg.MaterializeResult:
     from pushgrowth.evaluation.render import render_html, render_markdown
 
     country, date = country_and_date(context)
     h = home.home
-    frame = evaluation.decisions_frame(h.lake, country, date)
-    oracle = evaluation.oracle_frame(h.lake, country, date)
+    frame = evaluation.decisions_frame(reads.decision_log(h.lake, country, date))
+    oracle = reads.oracle(h.lake, country, date)
     data = evaluation.country_summary(frame, oracle)
     data["models"] = model_summary(h, country)
-    data["budget"] = budget_rows(h.lake, country, date)
+    data["budget"] = budget_rows(reads.require(h.lake, BUDGET_LEDGER, country, date), date)
     report = {"generated_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), "as_of": date.isoformat(),
               "countries": {country: data}}
     folder = h.reports / country / date.isoformat()

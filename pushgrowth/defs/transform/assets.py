@@ -8,8 +8,11 @@ import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DbtProject, dbt_assets
 
 from pushgrowth import decisions
+from pushgrowth.defs.automation.conditions import FOLLOW
 from pushgrowth.defs.partitions import country_and_date, country_day_partitions
 from pushgrowth.defs.resources import DbtResource, HomeResource
+from pushgrowth.storage import DECISIONS
+from pushgrowth.storage import lake as store
 from pushgrowth.timing import stage
 from pushgrowth.transform import DBT_PROJECT_DIR, dbt_vars, export_marts, parse_project, warehouse_lock
 
@@ -29,8 +32,14 @@ class Translator(DagsterDbtTranslator):
         if not folder:
             return spec
         # follow upstream partitions as they land, but never past a failed blocking check
-        condition = dg.AutomationCondition.eager() & dg.AutomationCondition.all_deps_blocking_checks_passed()
-        return spec.replace_attributes(group_name=LAYER_GROUPS[folder], automation_condition=condition)
+        return spec.replace_attributes(group_name=LAYER_GROUPS[folder], automation_condition=FOLLOW)
+
+
+def ensure_decisions(lake) -> None:
+    """Give the decisions dataset an empty, schema-only partition so dbt can read it before the first decision
+    (DuckDB refuses a glob that matches no file; the sentinel partition holds no rows)."""
+    if not store.exists(lake, DECISIONS, decisions.SENTINEL_COUNTRY, decisions.SENTINEL_DATE):
+        store.write(lake, DECISIONS, decisions.SENTINEL_COUNTRY, decisions.SENTINEL_DATE, decisions.SCHEMA.empty_table())
 
 
 @dbt_assets(
@@ -41,7 +50,7 @@ class Translator(DagsterDbtTranslator):
 )
 def dbt_models(context: dg.AssetExecutionContext, dbt: DbtResource, home: HomeResource):
     country, date = country_and_date(context)
-    decisions.ensure_dataset(home.home.lake)
+    ensure_decisions(home.home.lake)
     # the warehouse's one writer, whichever process runs this partition; its events are logged after the lock
     lock = warehouse_lock(home.home)
     with stage("wait"):

@@ -11,9 +11,9 @@ import math
 from collections.abc import Callable, Iterator
 from itertools import product
 
-from pushgrowth.campaigns.policy import CountryPolicy
+from pushgrowth.campaigns.country_policy import CountryPolicy
 from pushgrowth.campaigns.problems import FieldPath
-from pushgrowth.campaigns.render import (
+from pushgrowth.campaigns.wording import (
     PARAM_PLACEHOLDERS,
     PLACEHOLDERS,
     TemplateSyntaxError,

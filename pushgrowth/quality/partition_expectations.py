@@ -1,33 +1,26 @@
-"""Checks of lake partitions: the expectations that depend on the partition; the check of a country-day."""
+"""Checks of one partition's frame: the expectations that depend on the partition (its date, country, time
+windows and the previous day's row count) on top of the dataset's suite. The caller reads the frames."""
 
 from __future__ import annotations
 
 import datetime as dt
 import math
-from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from pushgrowth.domain import COUNTRIES
-from pushgrowth.home import Home
-from pushgrowth.lake import partition_dir
 from pushgrowth.landing.schema import TABLES, TS_LOCAL, TS_UTC
 from pushgrowth.quality.results import Failure, QualityResult
-from pushgrowth.quality.validation import gx_module, publish, validate
+from pushgrowth.quality.validation import gx_module, validate
 
 if TYPE_CHECKING:
     import pandas as pd
     from great_expectations.expectations import Expectation
 
-LAKE_DATASETS: dict[str, str] = {
-    **{f"raw_{t}": f"raw/{t}" for t in TABLES},
-    "user_features": "marts/user_features",
-    "daily_assignments": "decisions",
-}
-"""Validated dataset (= suite name = asset name) -> its dataset in the lake."""
+SUITES: tuple[str, ...] = (*(f"raw_{t}" for t in TABLES), "user_features", "daily_assignments")
+"""Validated datasets, named as their suite (`expectations/<name>.json`) and the asset they check."""
 
 ROW_COUNT_FLOOR = {"raw_users": 0.9, "raw_sessions": 0.5}
 """Share of the previous day's rows a partition must keep: a users snapshot only grows; sessions vary by day."""
@@ -82,16 +75,6 @@ def partition_expectations(
     return expectations
 
 
-def partition_file(lake: Path, dataset: str, country: str, date: dt.date) -> Path:
-    return partition_dir(lake, LAKE_DATASETS[dataset], country, date) / "part-0.parquet"
-
-
-def row_count(lake: Path, dataset: str, country: str, date: dt.date) -> int | None:
-    """Rows of a lake partition from the Parquet footer, None when the partition does not exist."""
-    path = partition_file(lake, dataset, country, date)
-    return pq.ParquetFile(path).metadata.num_rows if path.exists() else None
-
-
 def to_frame(table: pa.Table) -> pd.DataFrame:
     """A lake partition as pandas; DuckDB's HUGEINT sums arrive as decimals and are validated as floats."""
     for i, column in enumerate(table.schema):
@@ -100,31 +83,16 @@ def to_frame(table: pa.Table) -> pd.DataFrame:
     return table.to_pandas()
 
 
-def check_partitions(
-    home: Home, datasets: Iterable[str], country: str, date: dt.date, data_docs: bool = True,
-    docs_index: bool = False,
-) -> list[QualityResult]:
-    """Validate one (country, date) partition of each dataset in the lake with its suite and partition
-    expectations; Data Docs go to `<home>/reports/data_docs` (GX project in `<home>/gx`), their index page only
-    with `docs_index` or a failure (the day's assignment checks rebuild it, see `validation.publish`). A
-    partition missing from the lake is a failed result, not an exception."""
-    results = []
-    for dataset in datasets:
-        path = partition_file(home.lake, dataset, country, date)
-        if not path.exists():
-            missing = Failure("partition_exists", None, {}, "a materialized partition",
-                              f"partition {country}|{date} not in the lake ({path})")
-            results.append(QualityResult(dataset, success=False, rows=0, evaluated=0, failures=(missing,)))
-            continue
-        previous = row_count(home.lake, dataset, country, date - dt.timedelta(days=1))
-        users = row_count(home.lake, "raw_users", country, date) if dataset == "user_features" else None
-        extra = partition_expectations(dataset, country, date, previous_rows=previous, users_rows=users)
-        results.append(validate(to_frame(pq.read_table(path)), dataset, extra, run_name=f"{country} {date}"))
-    return publish(results, home.reports / "data_docs", home.root / "gx", index=docs_index) if data_docs else results
+def missing_partition(dataset: str, country: str, date: dt.date, path: Path) -> QualityResult:
+    """The failed result of a partition that is not in the lake (not an exception: the check fails)."""
+    missing = Failure("partition_exists", None, {}, "a materialized partition",
+                      f"partition {country}|{date} not in the lake ({path})")
+    return QualityResult(dataset, success=False, rows=0, evaluated=0, failures=(missing,))
 
 
-def check_partition(
-    home: Home, dataset: str, country: str, date: dt.date, data_docs: bool = True, docs_index: bool = False
-) -> QualityResult:
-    (result,) = check_partitions(home, [dataset], country, date, data_docs, docs_index)
-    return result
+def check_frame(frame: pd.DataFrame, dataset: str, country: str, date: dt.date, previous_rows: int | None = None,
+                users_rows: int | None = None) -> QualityResult:
+    """Validate one (country, date) partition of `dataset` with its suite and its partition expectations (see
+    `partition_expectations` for `previous_rows` and `users_rows`); no Data Docs (see `validation.publish`)."""
+    extra = partition_expectations(dataset, country, date, previous_rows=previous_rows, users_rows=users_rows)
+    return validate(frame, dataset, extra, run_name=f"{country} {date}")

@@ -9,7 +9,6 @@ from __future__ import annotations
 import datetime as dt
 import difflib
 import json
-import statistics
 from pathlib import Path
 from typing import Any
 
@@ -18,33 +17,14 @@ import yaml
 from rich.console import Console
 from rich.table import Table
 
+from pushgrowth.campaigns.frames import country_summary
 from pushgrowth.campaigns.loader import CatalogBuild, read_catalog
-from pushgrowth.campaigns.render import format_money
+from pushgrowth.campaigns.wording import format_money
 from pushgrowth.campaigns.schema import Campaign
-from pushgrowth.domain import COUNTRIES
 
 app = typer.Typer(help="Validate and inspect the campaign catalog.", no_args_is_help=True)
 
 PATH_HELP = "Catalog folder or file (default: $PUSHGROWTH_CATALOG, else the repository's campaigns/)."
-
-
-def country_summary(campaigns: list[Campaign], on: dt.date) -> dict[str, dict[str, Any]]:
-    """Per country: campaigns by status, campaigns live on `on`, monthly budget of active ones, median actions."""
-    out: dict[str, dict[str, Any]] = {}
-    for code in sorted({c.country for c in campaigns}):
-        mine = [c for c in campaigns if c.country == code]
-        status = [c.schedule.status for c in mine]
-        out[code] = {
-            "campaigns": len(mine),
-            "active": status.count("active"),
-            "paused": status.count("paused"),
-            "draft": status.count("draft"),
-            "live": sum(c.is_active(on) for c in mine),
-            "monthly_budget": sum(c.budget.monthly for c in mine if c.schedule.status == "active"),
-            "currency": COUNTRIES[code].currency,
-            "median_joint_actions": float(statistics.median(c.joint_action_count for c in mine)),
-        }
-    return out
 
 
 def _summary_json(build: CatalogBuild, on: dt.date) -> dict[str, Any]:

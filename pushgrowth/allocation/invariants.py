@@ -14,12 +14,9 @@ import pandas as pd
 
 from pushgrowth import quality
 from pushgrowth.allocation.assign import scheduled_pushes
-from pushgrowth.allocation.inputs import budget_states
-from pushgrowth.bandit.data import read_dataset
+from pushgrowth.allocation.pacing import budget_states
 from pushgrowth.campaigns import Catalog
-from pushgrowth.decisions import DATASET as DECISIONS
 from pushgrowth.domain import PLAN_DAYS
-from pushgrowth.lake import read_partition
 
 ASSIGNMENT_CHECKS = {
     "great_expectations": "Great Expectations suite expectations/daily_assignments.json: contract columns, keys, "
@@ -47,9 +44,12 @@ def _result(bad: pd.DataFrame, ok_text: str, bad_text: str) -> tuple[bool, dict]
     return True, {"summary": ok_text, "count": 0}
 
 
-def check_assignments(lake: Path, d: pd.DataFrame, catalog: Catalog, country: str, data_date: dt.date,
-                      budget_scale: float = 1.0,
+def check_assignments(d: pd.DataFrame, catalog: Catalog, country: str, data_date: dt.date, users: pd.DataFrame,
+                      previous: pd.DataFrame, ledger: pd.DataFrame,
                       data_docs_dir: Path | None = None) -> dict[str, tuple[bool, dict]]:
+    """Every check of ASSIGNMENT_CHECKS on the decisions `d` of `data_date + 1`, given the day's raw `users`,
+    the decisions of the days before whose plans are in flight (`previous`), and the budget `ledger` the
+    assignments were paced with."""
     date = data_date + dt.timedelta(days=1)
     out: dict[str, tuple[bool, dict]] = {}
     gx = quality.validate(d, "daily_assignments", data_docs_dir=data_docs_dir, run_name=f"{country} {date}")
@@ -64,21 +64,20 @@ def check_assignments(lake: Path, d: pd.DataFrame, catalog: Catalog, country: st
     out["propensities_exact"] = _result(bad[["trace_id", "group", "policy", "propensity"]],
                                         f"{len(bandit)} bandit plans, all with exact propensities",
                                         "rows with a wrong propensity")
-    users = read_partition(lake, "raw/users", country, data_date).to_pandas()[["user_id", "push_opt_in"]]
+    users = users[["user_id", "push_opt_in"]]
     plans = d[planned & (d["group"] != "holdout")].merge(users, on="user_id", how="left")
     bad = pd.concat([d[(d["group"] == "holdout") & planned][["trace_id", "user_id", "group"]],
                      plans[plans["push_opt_in"] != True][["trace_id", "user_id", "group"]]])  # noqa: E712
     out["no_holdout_or_opted_out"] = _result(bad, f"{len(plans)} plans, all to users who accept pushes",
                                              "holdout or opted-out rows with a plan")
-    out["within_caps"] = _caps(lake, d, catalog, country, date)
-    out["within_budget"] = _budget(lake, d, catalog, country, date, budget_scale)
+    out["within_caps"] = _caps(previous, d, catalog, country, date)
+    out["within_budget"] = _budget(ledger, d, catalog, country, date)
     out["group_shares"] = _shares(d, catalog)
     return out
 
 
-def _caps(lake: Path, d: pd.DataFrame, catalog: Catalog, country: str, date: dt.date) -> tuple[bool, dict]:
-    previous = read_dataset(lake, DECISIONS, country, start=date - dt.timedelta(days=PLAN_DAYS - 1),
-                            end=date - dt.timedelta(days=1))
+def _caps(previous: pd.DataFrame, d: pd.DataFrame, catalog: Catalog, country: str, date: dt.date
+          ) -> tuple[bool, dict]:
     new = d[d["frequency"].notna() & (d["group"] != "holdout")]
     pushes = pd.concat([scheduled_pushes(previous, date),
                         scheduled_pushes(new.assign(date=pd.Timestamp(date)), date)], ignore_index=True)
@@ -95,9 +94,9 @@ def _caps(lake: Path, d: pd.DataFrame, catalog: Catalog, country: str, date: dt.
                    "cap violations")
 
 
-def _budget(lake: Path, d: pd.DataFrame, catalog: Catalog, country: str, date: dt.date, scale: float
+def _budget(ledger: pd.DataFrame, d: pd.DataFrame, catalog: Catalog, country: str, date: dt.date
             ) -> tuple[bool, dict]:
-    states = budget_states(lake, country, date, catalog, scale)
+    states = budget_states(ledger, date, [c.id for c in catalog.active(date, country)])
     spend = d.groupby(["campaign_id", "group"])["expected_cost"].sum()
     rows = []
     for (cid, group), state in states.items():
@@ -131,7 +130,7 @@ def _shares(d: pd.DataFrame, catalog: Catalog, min_rows: int = 200) -> tuple[boo
                         f"campaigns with at least {min_rows} decisions", "group shares off the catalog's")
 
 
-def check_outbox(outbox: pd.DataFrame, decisions: pd.DataFrame, users: pd.DataFrame) -> list[str]:
+def outbox_problems(outbox: pd.DataFrame, decisions: pd.DataFrame, users: pd.DataFrame) -> list[str]:
     """Problems that must stop an outbox before delivery (empty when it may go)."""
     problems = []
     if outbox["idempotency_key"].duplicated().any():

@@ -1,4 +1,4 @@
-"""The published catalog: the last valid catalog's flat tables in `<lake>/catalog/`, with its version.
+"""The published catalog: the last valid catalog's flat tables in the lake, with its version.
 
 Assignments and dbt read the published catalog, never the YAML files directly, so an invalid edit cannot reach
 users: the catalog asset publishes only a catalog without problems, and its blocking check reports the rest.
@@ -10,12 +10,10 @@ import json
 from pathlib import Path
 
 import pandas as pd
-import pyarrow as pa
 
 from pushgrowth.campaigns import Catalog, catalog_frames
-from pushgrowth.lake import write_table
-
-DATASET = "catalog"
+from pushgrowth.storage import lake as store
+from pushgrowth.storage.datasets import CATALOG, CATALOG_TABLES, CATALOG_VERSION
 
 
 def publish(catalog: Catalog, lake: Path) -> dict[str, int]:
@@ -27,21 +25,23 @@ def publish(catalog: Catalog, lake: Path) -> dict[str, int]:
           "quiet_hours": ",".join(map(str, p.quiet_hours.hours))}
          for code, p in sorted(catalog.policies.items())])
     for name, frame in frames.items():
-        write_table(lake, DATASET, name, pa.Table.from_pandas(frame, preserve_index=False))
+        store.write_file(lake, CATALOG_TABLES[name], frame)
         rows[name] = len(frame)
-    (Path(lake) / DATASET / "catalog.json").write_text(catalog.model_dump_json())
-    (Path(lake) / DATASET / "VERSION.json").write_text(json.dumps({"version": catalog.version, "rows": rows}))
+    store.write_file(lake, CATALOG, catalog.model_dump_json())
+    store.write_file(lake, CATALOG_VERSION, {"version": catalog.version, "rows": rows})
     return rows
 
 
 def published_catalog(lake: Path) -> Catalog:
     """The last valid catalog exactly as published (what assignments serve), or a FileNotFoundError."""
-    path = Path(lake) / DATASET / "catalog.json"
-    if not path.exists():
-        raise FileNotFoundError(f"{path}: no catalog has been published yet; materialize campaign_catalog first")
-    return Catalog.model_validate_json(path.read_text())
+    try:
+        text = store.read_file(lake, CATALOG)
+    except FileNotFoundError as e:
+        raise FileNotFoundError(f"{e}; no catalog has been published yet: materialize campaign_catalog first") from None
+    return Catalog.model_validate_json(text)
 
 
 def published_version(lake: Path) -> str | None:
-    path = Path(lake) / DATASET / "VERSION.json"
-    return json.loads(path.read_text())["version"] if path.exists() else None
+    if not store.exists(lake, CATALOG_VERSION):
+        return None
+    return json.loads(store.read_file(lake, CATALOG_VERSION))["version"]
