@@ -1,6 +1,6 @@
 from pathlib import Path
 
-from pushgrowth.landing.schema import TABLES
+from pushgrowth.landing.contract import TABLES
 
 README = (Path(__file__).resolve().parents[1] / "README.md").read_text()
 

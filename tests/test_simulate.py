@@ -426,6 +426,8 @@ def test_every_asset_declares_exactly_what_it_reads(run):
             continue
         assert set().union(*reads) == declared, key.to_user_string()
     assert traced == 7  # every Python asset: catalog, ledger, model, gate, assignments, outbox, report
+    oracle = instance.fetch_materializations(dg.AssetKey("oracle"), limit=100).records  # the driver reports them
+    assert {r.asset_materialization.metadata["country"].value for r in oracle} == set(CONFIG.users)
 
 
 def test_the_report_shows_the_budget_pacing_enforced(run):

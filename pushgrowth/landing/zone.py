@@ -18,7 +18,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from pushgrowth.landing.schema import MARKER, TABLES
+from pushgrowth.landing.contract import MARKER, TABLES
 
 
 class ExtractError(ValueError):

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 import pyarrow as pa
 
 from pushgrowth.domain import COUNTRIES
-from pushgrowth.landing.schema import TABLES, TS_LOCAL, TS_UTC
+from pushgrowth.landing.contract import TABLES, TS_LOCAL, TS_UTC
 from pushgrowth.quality.results import Failure, QualityResult
 from pushgrowth.quality.validation import gx_module, validate
 

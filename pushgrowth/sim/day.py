@@ -15,7 +15,7 @@ import pandas as pd
 import pyarrow as pa
 
 from pushgrowth.domain import CATEGORIES, COUPON_KINDS, PLATFORMS, TONES, VALUE_PROPOSITIONS
-from pushgrowth.landing.schema import TABLES
+from pushgrowth.landing.contract import TABLES
 from pushgrowth.sim import response as R
 from pushgrowth.sim.config import CountryCalibration
 from pushgrowth.sim.population import ACTIVITY_DECAY, FIRST_NAMES, NO_DAY, day_index, generate

@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from pushgrowth.landing.schema import TABLES
+from pushgrowth.landing.contract import TABLES
 
 Partitioning = Literal["country_date", "file"]
 

@@ -271,7 +271,7 @@ def _union(ticks: list[dict[str, set[str | None]]]) -> dict[str, set[str | None]
 
 
 def raw_assets() -> list[str]:
-    from pushgrowth.landing.schema import TABLES
+    from pushgrowth.landing.contract import TABLES
 
     return [f"raw_{name}" for name in TABLES]
 

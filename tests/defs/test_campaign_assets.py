@@ -10,15 +10,15 @@ import pyarrow as pa
 import pytest
 
 from pushgrowth.campaigns import catalog_hash, load_catalog
+from pushgrowth.campaigns.budget import campaign_totals
 from pushgrowth.catalog_path import default_catalog_path
-from pushgrowth.storage.catalog import publish, published_version
 from pushgrowth.defs.campaigns.assets import budget_ledger_asset, campaign_catalog, catalog_is_valid
 from pushgrowth.defs.campaigns.sensors import catalog_change_sensor
 from pushgrowth.defs.resources import HomeResource
 from pushgrowth.home import Home
-from pushgrowth.campaigns.budget import campaign_totals
 from pushgrowth.storage import dataset
 from pushgrowth.storage import lake as store
+from pushgrowth.storage.catalog import publish, published_version
 
 
 @pytest.fixture
@@ -112,3 +112,43 @@ def test_budget_ledger_sums_the_month_so_far(tmp_path, catalog_dir):
     metadata = result.asset_materializations_for_node("budget_ledger")[0].metadata
     assert metadata["committed"].value >= 45.0
     assert metadata["pushgrowth/reads"].value == ["campaign_catalog", "raw_coupon_redemptions"]
+
+
+def test_a_running_campaign_may_not_change_its_group_salt(tmp_path, catalog_dir):
+    """A new salt would move a running campaign's users between holdout, BAU and bandit mid-experiment: the
+    catalog asset compares the edit with what it published and refuses it, naming the file and the field."""
+    home = Home.from_env(tmp_path / "home")
+    assert _run(home).success
+    good = published_version(home.lake)
+    running = next(c for c in load_catalog(catalog_dir).campaigns
+                   if c.country == "MLB" and c.schedule.status == "active" and c.schedule.start <= dt.date.today())
+    mlb = catalog_dir / "MLB.yaml"
+    text = mlb.read_text()
+    start = text.index(f"id: {running.id}")
+    line = text.index("shares: {", start)
+    mlb.write_text(text[:line] + text[line:].replace("}", ", salt: reshuffled}", 1))
+    assert load_catalog(catalog_dir).get(running.id).shares.salt == "reshuffled"  # a valid catalog on its own
+    result = _run(home)
+    check = result.get_asset_check_evaluations()[0]
+    assert not check.passed
+    details = check.metadata["details"].value
+    assert "MLB.yaml" in details and "shares.salt" in details and running.id in details
+    assert published_version(home.lake) == good
+    assert not result.asset_materializations_for_node("assignments_stand_in")
+
+
+def test_the_salt_of_a_campaign_not_yet_running_may_change(tmp_path, catalog_dir):
+    from pushgrowth.campaigns.loader import read_catalog, refuse_running_changes
+
+    build = read_catalog(catalog_dir)
+    published = build.catalog()
+    campaign = published.campaigns[0]
+    later = campaign.schedule.start - dt.timedelta(days=1)  # as of a day before it starts
+    mla = catalog_dir / f"{campaign.country}.yaml"
+    text = mla.read_text()
+    line = text.index("shares: {", text.index(f"id: {campaign.id}"))
+    mla.write_text(text[:line] + text[line:].replace("}", ", salt: fresh}", 1))
+    edited = read_catalog(catalog_dir)
+    assert refuse_running_changes(edited, published, later) == [] and not edited.problems
+    problems = refuse_running_changes(read_catalog(catalog_dir), published, campaign.schedule.start)
+    assert [p.field for p in problems] == ["shares.salt"]

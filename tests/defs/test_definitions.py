@@ -7,7 +7,7 @@ from pathlib import Path
 
 import dagster as dg
 
-from pushgrowth.landing.schema import TABLES
+from pushgrowth.landing.contract import TABLES
 
 REPO = Path(__file__).resolve().parents[2]
 RAW_KEYS = {dg.AssetKey(f"raw_{name}") for name in TABLES}

@@ -8,7 +8,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from pushgrowth.defs.extracts.assets import raw_extracts
-from pushgrowth.landing.schema import TABLES
+from pushgrowth.landing.contract import TABLES
 from pushgrowth.landing.zone import read_table, write_drop
 from pushgrowth.storage import dataset
 from pushgrowth.storage import lake as store

@@ -11,7 +11,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from pushgrowth.landing import zone
-from pushgrowth.landing.schema import MARKER, TABLES
+from pushgrowth.landing.contract import MARKER, TABLES
 from pushgrowth.landing.zone import loaded_schema, ExtractError, list_drops, read_table, write_drop
 
 DAY = dt.date(2026, 9, 1)

@@ -12,7 +12,7 @@ from pushgrowth.defs.extracts.assets import raw_extracts
 from pushgrowth.defs.partitions import country_and_date, country_day_partitions
 from pushgrowth.defs.quality.checks import CHECK_NAME, raw_extracts_expectations, user_features_expectations
 from pushgrowth.defs.resources import HomeResource
-from pushgrowth.landing.schema import TABLES
+from pushgrowth.landing.contract import TABLES
 from pushgrowth.landing.zone import write_drop
 from pushgrowth.storage import dataset
 from pushgrowth.storage import lake as store

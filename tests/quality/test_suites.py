@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from pushgrowth import quality
-from pushgrowth.landing.schema import TABLES
+from pushgrowth.landing.contract import TABLES
 from pushgrowth.sim import World, WorldConfig
 from tests.quality.conftest import DAY, NEXT_DAY, user_features_frame
 

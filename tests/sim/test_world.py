@@ -7,7 +7,7 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-from pushgrowth.landing.schema import TABLES
+from pushgrowth.landing.contract import TABLES
 from pushgrowth.sim import World, WorldConfig
 from tests.sim.conftest import outbox_for, small_world
 

@@ -9,7 +9,7 @@ import dagster as dg
 
 from pushgrowth.defs.partitions import country_and_date, country_day_partitions
 from pushgrowth.defs.resources import HomeResource
-from pushgrowth.landing.schema import TABLES, Table
+from pushgrowth.landing.contract import TABLES, Table
 from pushgrowth.landing.zone import Drop, ExtractError, drop_path, read_table
 from pushgrowth.storage import RAW
 from pushgrowth.storage import lake as store

@@ -17,7 +17,7 @@ from pushgrowth import quality
 from pushgrowth.defs.partitions import country_and_date, country_day_partitions
 from pushgrowth.defs.resources import HomeResource
 from pushgrowth.home import Home
-from pushgrowth.landing.schema import TABLES
+from pushgrowth.landing.contract import TABLES
 from pushgrowth.storage import RAW, by_asset
 from pushgrowth.storage import lake as store
 from pushgrowth.timing import stage
