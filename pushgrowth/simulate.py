@@ -61,6 +61,16 @@ storage:
     config:
       base_dir:
         env: DAGSTER_HOME
+# runs the daemon launches (automation, sensors, the safety net, backfills) queue: at most 4 at once and one per
+# country, so a backfill of many days goes a country-day at a time per country (simulate runs in process: no queue)
+concurrency:
+  runs:
+    max_concurrent_runs: 4
+    tag_concurrency_limits:
+      - key: dagster/partition/country
+        value:
+          applyLimitPerUniqueValue: true
+        limit: 1
 """
 
 

@@ -23,5 +23,14 @@ def partition_key(country: str, date: dt.date) -> dg.MultiPartitionKey:
 
 
 def country_and_date(context: dg.AssetExecutionContext | dg.OpExecutionContext) -> tuple[str, dt.date]:
-    keys = context.partition_key.keys_by_dimension
+    """The (country, date) of a run's partition, however it was launched: the UI sends a tag per dimension
+    (`dagster/partition/country`, `.../date`), the GraphQL client, the Python API and `dagster asset materialize
+    --partition` only `dagster/partition` ("MLA|2026-09-01"), which reaches the step as a plain string."""
+    key = context.partition_key
+    if not isinstance(key, dg.MultiPartitionKey):
+        if not country_day_partitions.has_partition_key(str(key)):
+            raise ValueError(f"partition {key!r} is not a country-day of {country_day_partitions}: expected "
+                             f"'<COUNTRY>|<YYYY-MM-DD>' with a country of {list(COUNTRIES)}")
+        key = country_day_partitions.get_partition_key_from_str(str(key))
+    keys = key.keys_by_dimension
     return keys["country"], dt.date.fromisoformat(keys["date"])

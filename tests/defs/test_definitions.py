@@ -61,3 +61,35 @@ def test_bandit_settings_default_to_the_library_configs_and_pass_every_override(
     assert BanditSettings().training() == TrainConfig()
     assert BanditSettings(training_window_days=14).training().window_days == 14
     assert BanditSettings(training_window_days=None).training().window_days is None
+
+
+def test_a_partition_launched_with_only_the_partition_tag_resolves_its_country_and_day():
+    """The GraphQL client, the Python API and `dagster asset materialize --partition` send only
+    `dagster/partition`; the step then gets the key as a string, which must still name the country-day."""
+    import datetime as dt
+
+    from pushgrowth.defs.partitions import country_and_date, country_day_partitions
+
+    seen = []
+
+    @dg.asset(partitions_def=country_day_partitions)
+    def probe(context: dg.AssetExecutionContext) -> None:
+        seen.append((type(context.partition_key).__name__, country_and_date(context)))
+
+    job = dg.define_asset_job("probe_job", [probe], partitions_def=country_day_partitions)
+    defs = dg.Definitions(assets=[probe], jobs=[job])
+    assert defs.resolve_job_def("probe_job").execute_in_process(tags={"dagster/partition": "MLB|2026-09-03"}).success
+    assert seen == [("str", ("MLB", dt.date(2026, 9, 3)))]
+    bad = defs.resolve_job_def("probe_job").execute_in_process(tags={"dagster/partition": "2026-09-03"},
+                                                              raise_on_error=False)
+    assert not bad.success
+
+
+def test_the_automation_sensor_is_on_by_default_and_targets_every_asset():
+    from pushgrowth.definitions import defs
+
+    sensor = defs.resolve_sensor_def("pushgrowth_automation")
+    assert sensor.default_status == dg.DefaultSensorStatus.RUNNING
+    graph = defs.resolve_asset_graph()
+    assert sensor.asset_selection.resolve(graph) >= {k for k in graph.get_all_asset_keys()
+                                                     if graph.get(k).automation_condition is not None}

@@ -22,10 +22,10 @@ from pushgrowth.allocation.outbox import build_outbox
 from pushgrowth.bandit import registry
 from pushgrowth.bandit.serving import SETTINGS_KEY, ServingPolicy
 from pushgrowth.defs import reads
-from pushgrowth.defs.automation.conditions import FOLLOW
+from pushgrowth.defs.automation.conditions import AFTER_MODELS, FOLLOW
 from pushgrowth.defs.provenance import traced
 from pushgrowth.defs.models.assets import BY_COUNTRY
-from pushgrowth.defs.partitions import country_and_date, country_day_partitions
+from pushgrowth.defs.partitions import country_and_date, country_day_partitions, partition_key
 from pushgrowth.defs.quality.checks import AUTOMATION
 from pushgrowth.defs.resources import BanditSettings, DeliveryResource, HomeResource
 from pushgrowth.storage import BUDGET_LEDGER, DECISIONS, OUTBOX, PACING, RAW
@@ -47,7 +47,7 @@ def serving_policy(home, country: str, bandit: BanditSettings, catalog) -> Servi
 
 
 @dg.asset(
-    automation_condition=FOLLOW,
+    automation_condition=AFTER_MODELS,
     partitions_def=country_day_partitions,
     group_name="assignments",
     kinds={"parquet"},
@@ -74,6 +74,9 @@ def daily_assignments(context: dg.AssetExecutionContext, home: HomeResource, ban
     path = store.write(h.lake, DECISIONS, country, day.date, table, metadata={SETTINGS_KEY: policy.settings.to_json()})
     store.write(h.lake, PACING, country, day.date, pa.Table.from_pandas(result.pacing, preserve_index=False))
     d = result.decisions
+    context.log_event(dg.AssetMaterialization(  # the decisions log's partition of the day planned (dbt reads it)
+        DECISIONS.asset, partition=partition_key(country, day.date), description=f"written by daily_assignments "
+        f"of {data_date}", metadata={"dagster/row_count": len(d), "path": dg.MetadataValue.path(str(path))}))
     by_group = d.groupby(["group", "policy"]).size().rename("decisions").reset_index() if len(d) else pd.DataFrame()
     return dg.MaterializeResult(metadata={
         "decision_date": day.date.isoformat(),

@@ -120,3 +120,11 @@ def daily_safety_net(context: dg.ScheduleEvaluationContext, home: HomeResource):
         if not done and key in valid and drop.date >= dt.date.today() - dt.timedelta(days=7):
             requests.append(dg.RunRequest(run_key=f"safety-net|{key}", partition_key=key))
     return requests or dg.SkipReason("every recent drop has its plans")
+
+
+automation = dg.AutomationConditionSensorDefinition(
+    "pushgrowth_automation", target=dg.AssetSelection.all(), default_status=dg.DefaultSensorStatus.RUNNING,
+    minimum_interval_seconds=30,
+    description="Evaluates every asset's automation condition (pushgrowth.defs.automation.conditions) and requests "
+                "the runs that follow the data: on by default, so a loaded drop flows through dbt, the country's "
+                "model and gate, assignments, the outbox and the report without a manual launch.")

@@ -11,7 +11,7 @@ from pushgrowth.defs.partitions import country_and_date, country_day_partitions
 from pushgrowth.defs.resources import HomeResource
 from pushgrowth.landing.contract import TABLES, Table
 from pushgrowth.landing.zone import Drop, ExtractError, drop_path, read_table
-from pushgrowth.storage import RAW
+from pushgrowth.storage import DECISIONS, RAW
 from pushgrowth.storage import lake as store
 from pushgrowth.timing import stage
 
@@ -74,7 +74,12 @@ def _load_drop(context: dg.AssetExecutionContext, home: HomeResource):
                 "landing_digest": digest,
             },
         )
-
+    # a day nobody planned (the first day, or a day whose assignments never ran) has no decisions: say so, as the
+    # decisions of the day, so that the day's read-back in dbt runs (daily_assignments reports the days it plans)
+    if not store.exists(home.home.lake, DECISIONS, country, date):
+        context.log_event(dg.AssetMaterialization(
+            DECISIONS.asset, partition=context.partition_key,
+            description=f"no decisions were made for {country} {date}", metadata={"dagster/row_count": 0}))
 
 raw_extracts_job = dg.define_asset_job(
     "raw_extracts_job",

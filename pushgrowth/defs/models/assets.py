@@ -15,7 +15,7 @@ from pushgrowth.bandit.features import ACTION_COLUMNS
 from pushgrowth.bandit.model import TrainConfig
 from pushgrowth.bandit.training import TrainingResult, evaluate, prepare, train
 from pushgrowth.defs import reads
-from pushgrowth.defs.automation.conditions import FOLLOW
+from pushgrowth.defs.automation.conditions import FOLLOW_ANY_DAY
 from pushgrowth.defs.provenance import traced
 from pushgrowth.defs.partitions import country_partitions
 from pushgrowth.defs.resources import BanditSettings, HomeResource, NotifierResource
@@ -45,7 +45,7 @@ def _md(frame: pd.DataFrame) -> dg.MetadataValue:
 
 
 @dg.asset(
-    automation_condition=FOLLOW,
+    automation_condition=FOLLOW_ANY_DAY,
     partitions_def=country_partitions,
     group_name="models",
     kinds={"lightgbm", "mlflow"},
@@ -90,7 +90,7 @@ def bandit_model(context: dg.AssetExecutionContext, home: HomeResource, bandit: 
 
 
 @dg.asset(
-    automation_condition=FOLLOW,
+    automation_condition=FOLLOW_ANY_DAY,
     partitions_def=country_partitions,
     group_name="models",
     kinds={"mlflow"},

@@ -14,6 +14,7 @@ from collections.abc import Iterable
 import dagster as dg
 
 from pushgrowth import quality
+from pushgrowth.defs.automation.conditions import CHECK
 from pushgrowth.defs.partitions import country_and_date, country_day_partitions
 from pushgrowth.defs.resources import HomeResource
 from pushgrowth.home import Home
@@ -23,7 +24,7 @@ from pushgrowth.storage import lake as store
 from pushgrowth.timing import stage
 
 CHECK_NAME = "great_expectations"
-AUTOMATION = dg.AutomationCondition.eager()
+AUTOMATION = CHECK
 """Run with the asset when automation requests it, or right after it when another run updated it without checks."""
 # partitioned asset checks are a preview feature in Dagster 1.13; they are what makes a check per partition
 warnings.filterwarnings("ignore", message=".*partitions_def on an AssetCheckSpec.*")

@@ -8,7 +8,7 @@ import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DbtProject, dbt_assets
 
 from pushgrowth import decisions
-from pushgrowth.defs.automation.conditions import FOLLOW
+from pushgrowth.defs.automation.conditions import FOLLOW, FOLLOW_DECISIONS
 from pushgrowth.defs.partitions import country_and_date, country_day_partitions
 from pushgrowth.defs.resources import DbtResource, HomeResource
 from pushgrowth.storage import DECISIONS
@@ -32,7 +32,9 @@ class Translator(DagsterDbtTranslator):
         if not folder:
             return spec
         # follow upstream partitions as they land, but never past a failed blocking check
-        return spec.replace_attributes(group_name=LAYER_GROUPS[folder], automation_condition=FOLLOW)
+        reads_decisions = any(dep.asset_key == dg.AssetKey(DECISIONS.asset) for dep in spec.deps)
+        return spec.replace_attributes(group_name=LAYER_GROUPS[folder],
+                                       automation_condition=FOLLOW_DECISIONS if reads_decisions else FOLLOW)
 
 
 def ensure_decisions(lake) -> None:
