@@ -210,6 +210,47 @@ def trace(trace_id: str = typer.Argument(..., help="A trace id (pg-...), as in t
 
 
 @app.command()
+def live(
+    countries: str = typer.Option("MLA,MLB,MLM", help="Comma-separated site codes."),
+    users: int = typer.Option(2_000, min=1, help="Users per country on average."),
+    days: int = typer.Option(14, min=1, help="Days to live."),
+    every: float = typer.Option(60.0, min=0.0, help="Seconds between two simulated days."),
+    wait: float = typer.Option(600.0, min=0.0, help="Seconds a day waits for its plans before the World lives it "
+                                                    "without them."),
+    seed: int = typer.Option(7, help="Seed of the World."),
+    start_date: str = typer.Option("2026-09-01", help="First simulated (local) date."),
+    resume: bool = typer.Option(False, help="Continue the World saved in the home folder."),
+) -> None:
+    """Play the marketplace for a platform that runs by itself: while `make dev` runs, drop the World's next day
+    into the landing zone every EVERY seconds, after handing it the plans the platform delivered for that day."""
+    import datetime as dt
+
+    from pushgrowth.live import LiveWorld, run_live
+    from pushgrowth.sim import WorldConfig
+
+    home = Home.from_env()
+    if not resume and home.world.exists():
+        console.print(f"[red]{home.root} already holds a World.[/red] Use --resume to continue it.")
+        raise typer.Exit(2)
+    try:
+        config = None if resume else WorldConfig.build(_countries(countries), users=users, seed=seed,
+                                                       start_date=dt.date.fromisoformat(start_date))
+    except ValueError as exc:
+        typer.secho(f"invalid live settings: {exc}", fg="red", err=True)
+        raise typer.Exit(2) from exc
+    world = LiveWorld(home, config, resume=resume)
+
+    def on_tick(tick) -> None:
+        delivered = ", ".join(f"{c} {n:,}" for c, n in sorted(tick.delivered.items())) or "none"
+        late = f"; [yellow]plans late for {', '.join(tick.late)}[/yellow]" if tick.late else ""
+        console.print(f"{tick.date}: pushes handed to the World {delivered}{late}; drop landed "
+                      f"({', '.join(f'{c} {n:,} rows' for c, n in sorted(tick.rows.items()))})")
+
+    console.print(f"the World of {home.root} lives a day every {every:g} s; start the platform with `make dev`")
+    run_live(world, days, every, wait, on_tick, first=not resume)
+
+
+@app.command()
 def dev(
     port: int = typer.Option(3000, help="Dagster UI port."),
     mlflow_port: int = typer.Option(5000, help="MLflow UI port (runs, registered models, aliases, gate evidence)."),

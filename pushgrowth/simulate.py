@@ -305,21 +305,8 @@ class Loop:
         """Hand the delivered outbox to the World, and record the oracle's view of the decisions."""
         country, day = key.split("|")
         tomorrow = dt.date.fromisoformat(day) + dt.timedelta(days=1)
-        with timing.stage("world"):
-            outbox = pd.read_parquet(FileDelivery(self.home.outbox).path(country, tomorrow))
-            if len(outbox):
-                self.world.deliver(outbox)
-        decisions = store.read_frame(self.home.lake, DECISIONS, country, tomorrow)
-        result.decisions[country] = len(decisions)
-        result.pushes[country] = len(outbox)
-        if len(decisions) and self.world.today == tomorrow:
-            with timing.stage("oracle"):
-                truth = oracle_values(self.world, country, decisions, published_catalog(self.home.lake))
-                path = store.write(self.home.lake, ORACLE, country, tomorrow, truth)
-                self.instance.report_runless_asset_event(dg.AssetMaterialization(
-                    ORACLE.asset, description=f"the World's value of the decisions of {country} {tomorrow}",
-                    metadata={"country": country, "date": tomorrow.isoformat(), "dagster/row_count": len(truth),
-                              "path": dg.MetadataValue.path(str(path))}))
+        result.decisions[country], result.pushes[country], _ = hand_over(self.home, self.world, self.instance,
+                                                                         country, tomorrow)
 
     def tick(self, sensor_name: str) -> list[dg.RunRequest]:
         """Evaluate a sensor as the daemon would, keep its cursor, and return its run requests."""
@@ -335,6 +322,34 @@ class Loop:
         self.cursors[sensor_name] = sensor_result.cursor
         self.cursor_file.write_text(json.dumps(self.cursors))
         return list(sensor_result.run_requests or [])
+
+
+def hand_over(home: Home, world: World, instance: dg.DagsterInstance, country: str, date: dt.date
+              ) -> tuple[int, int, int]:
+    """Give the World the outbox the platform delivered for `country` and `date` (the day the World simulates
+    next), and, while the World still stands before that day, value the day's decisions with its oracle (the
+    external asset `oracle`, reported to the instance). Returns (decisions, pushes, pushes already received):
+    handing an outbox over twice sends nothing twice (the World refuses keys it has, like the delivery system)."""
+    with timing.stage("world"):
+        outbox = pd.read_parquet(FileDelivery(home.outbox).path(country, date))
+        duplicates = world.deliver(outbox).duplicates if len(outbox) else 0
+    decisions = store.read_frame(home.lake, DECISIONS, country, date)
+    if len(decisions) and world.today == date:
+        with timing.stage("oracle"):
+            truth = oracle_values(world, country, decisions, published_catalog(home.lake))
+            path = store.write(home.lake, ORACLE, country, date, truth)
+            instance.report_runless_asset_event(dg.AssetMaterialization(
+                ORACLE.asset, description=f"the World's value of the decisions of {country} {date}",
+                metadata={"country": country, "date": date.isoformat(), "dagster/row_count": len(truth),
+                          "path": dg.MetadataValue.path(str(path))}))
+    return len(decisions), len(outbox), duplicates
+
+
+def save_budget_scale(home: Home, config: WorldConfig, budget_scale: float | None = None) -> None:
+    """The World is a sample of the marketplace: scale each country's budgets by its simulated users over
+    BUDGET_USERS (or by `budget_scale`), in the home folder's settings."""
+    scale = {c: (budget_scale if budget_scale is not None else n / BUDGET_USERS) for c, n in config.users.items()}
+    home_settings.save(home, home_settings.HomeSettings(budget_scale=scale))
 
 
 def _failure_message(outcome: dg.ExecuteInProcessResult) -> str:
@@ -364,8 +379,7 @@ def simulate(
     home.root.mkdir(parents=True, exist_ok=True)
     world = World.load(home.world) if resume else World(config)
     if not resume and budget_scale is not False:
-        scale = {c: (budget_scale if budget_scale is not None else n / BUDGET_USERS) for c, n in config.users.items()}
-        home_settings.save(home, home_settings.HomeSettings(budget_scale=scale))
+        save_budget_scale(home, config, budget_scale)
     if not resume:
         (home.root / "simulate_cursor.json").unlink(missing_ok=True)
     loop = Loop(home, world, workers, profile=profile, on_stage=on_stage)

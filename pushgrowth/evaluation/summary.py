@@ -247,7 +247,8 @@ def pooled(frames: dict[str, pd.DataFrame], alpha: float = 0.05,
     With the oracle's frames (simulation), `sensitivity.difference_bandit_minus_bau` also has the difference the
     oracle expects: the same regression on each decision's expected incremental net revenue (holdout 0), so the
     countries weigh in it as they do in the realized difference."""
-    rows = pd.concat([f for f in frames.values() if len(f)], ignore_index=True) if frames else pd.DataFrame()
+    parts = [f for f in frames.values() if len(f)]
+    rows = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
     if not len(rows):
         return {}
     fx = {code: USD_PER_UNIT[COUNTRIES[code].currency] for code in rows["country"].unique()}

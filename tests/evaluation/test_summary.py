@@ -109,3 +109,8 @@ def test_pooled_summary_expects_the_oracle_difference_by_the_same_estimator():
                                              rel=0.05)
     assert sens["mde"] == pytest.approx(2.8016 * out["difference_bandit_minus_bau"]["std_error"], rel=1e-3)
     assert pooled(frames)["sensitivity"]["difference_bandit_minus_bau"]["expected"] is None
+
+
+def test_pooled_is_empty_before_any_decision_is_logged():
+    """After a first day nothing is in the decision log yet (the decisions are read back the next day)."""
+    assert pooled({"MLA": pd.DataFrame(), "MLB": pd.DataFrame({"trace_id": pd.Series(dtype=str)})}) == {}

@@ -2,10 +2,15 @@
 
 Alerts go through the `notifier` resource (Slack when `PUSHGROWTH_SLACK_WEBHOOK_URL` is set, else
 `<home>/alerts/alerts.log`), and every alert is also written to the Dagster log of the sensor tick.
+
+Every sensor's minimum interval (here, the landing-zone sensor's and the catalog sensor's) goes through
+`sensor_interval`: `PUSHGROWTH_SENSOR_INTERVAL_SECONDS`, when set, caps them all (read when the definitions are
+loaded), so a test with the real daemon ticks in seconds instead of minutes.
 """
 
 import datetime as dt
 import json
+import os
 import time
 
 import dagster as dg
@@ -18,11 +23,31 @@ from pushgrowth.landing.zone import list_drops
 from pushgrowth.storage import DECISIONS
 from pushgrowth.storage import lake as store
 
+SENSOR_INTERVAL_ENV = "PUSHGROWTH_SENSOR_INTERVAL_SECONDS"
+"""When set (whole seconds, at least 1), every sensor of the project ticks at most this far apart."""
+
+
+def sensor_interval(seconds: int) -> int:
+    """A sensor's minimum interval: `seconds`, or less when `PUSHGROWTH_SENSOR_INTERVAL_SECONDS` is smaller.
+
+    Read at import time (when the code location loads the definitions); an empty value leaves `seconds`."""
+    value = os.environ.get(SENSOR_INTERVAL_ENV, "").strip()
+    if not value:
+        return seconds
+    try:
+        cap = int(value)
+    except ValueError:
+        raise ValueError(f"{SENSOR_INTERVAL_ENV}={value!r}: expected whole seconds") from None
+    if cap < 1:
+        raise ValueError(f"{SENSOR_INTERVAL_ENV}={value!r}: expected at least 1 second")
+    return min(seconds, cap)
+
+
 LATE_AFTER_HOURS = 3.0
 """A country's plans for tomorrow are late when its day's complete drop landed this long ago without them."""
 
 
-@dg.run_failure_sensor(default_status=dg.DefaultSensorStatus.RUNNING, minimum_interval_seconds=30,
+@dg.run_failure_sensor(default_status=dg.DefaultSensorStatus.RUNNING, minimum_interval_seconds=sensor_interval(30),
                        description="Alerts on every failed run: job, partition and the first error.")
 def run_failure_alert(context: dg.RunFailureSensorContext, notifier: NotifierResource) -> None:
     run = context.dagster_run
@@ -36,7 +61,7 @@ def run_failure_alert(context: dg.RunFailureSensorContext, notifier: NotifierRes
                   context.log)
 
 
-@dg.sensor(default_status=dg.DefaultSensorStatus.RUNNING, minimum_interval_seconds=30,
+@dg.sensor(default_status=dg.DefaultSensorStatus.RUNNING, minimum_interval_seconds=sensor_interval(30),
            description="Alerts when a blocking asset check fails (the data it gates was held back).")
 def check_failure_alert(context: dg.SensorEvaluationContext, notifier: NotifierResource) -> dg.SensorResult:
     """Reads the check evaluations of runs finished since the last tick (works on any event log storage)."""
@@ -77,7 +102,7 @@ def late_countries(home, now: float, late_after_hours: float = LATE_AFTER_HOURS)
     return late
 
 
-@dg.sensor(default_status=dg.DefaultSensorStatus.RUNNING, minimum_interval_seconds=300,
+@dg.sensor(default_status=dg.DefaultSensorStatus.RUNNING, minimum_interval_seconds=sensor_interval(300),
            description=f"Freshness: alerts when a country's plans for tomorrow are missing {LATE_AFTER_HOURS:g} hours "
                        "after its day's extracts landed, and records the `on_time` check of daily_assignments.")
 def assignments_freshness(context: dg.SensorEvaluationContext, home: HomeResource,
@@ -124,7 +149,7 @@ def daily_safety_net(context: dg.ScheduleEvaluationContext, home: HomeResource):
 
 automation = dg.AutomationConditionSensorDefinition(
     "pushgrowth_automation", target=dg.AssetSelection.all(), default_status=dg.DefaultSensorStatus.RUNNING,
-    minimum_interval_seconds=30,
+    minimum_interval_seconds=sensor_interval(30),
     description="Evaluates every asset's automation condition (pushgrowth.defs.automation.conditions) and requests "
                 "the runs that follow the data: on by default, so a loaded drop flows through dbt, the country's "
                 "model and gate, assignments, the outbox and the report without a manual launch.")

@@ -3,6 +3,7 @@
 import dagster as dg
 
 from pushgrowth.campaigns import catalog_hash
+from pushgrowth.defs.automation.sensors import sensor_interval
 
 catalog_job = dg.define_asset_job(
     "catalog_job",
@@ -11,7 +12,8 @@ catalog_job = dg.define_asset_job(
 )
 
 
-@dg.sensor(job=catalog_job, minimum_interval_seconds=60, default_status=dg.DefaultSensorStatus.RUNNING,
+@dg.sensor(job=catalog_job, minimum_interval_seconds=sensor_interval(60),
+           default_status=dg.DefaultSensorStatus.RUNNING,
            description="Validates and publishes the catalog when its files change (the version is their hash).")
 def catalog_change_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
     version = catalog_hash()

@@ -10,6 +10,7 @@ import json
 
 import dagster as dg
 
+from pushgrowth.defs.automation.sensors import sensor_interval
 from pushgrowth.defs.extracts.assets import raw_extracts_job
 from pushgrowth.defs.partitions import country_day_partitions, partition_key
 from pushgrowth.defs.resources import HomeResource
@@ -18,7 +19,7 @@ from pushgrowth.landing.zone import list_drops
 
 @dg.sensor(
     job=raw_extracts_job,
-    minimum_interval_seconds=30,
+    minimum_interval_seconds=sensor_interval(30),
     default_status=dg.DefaultSensorStatus.RUNNING,
     description="Starts the day: requests raw_extracts for each complete (date, country) drop in the landing zone.",
 )
