@@ -160,8 +160,8 @@ class Daemon:
         from pushgrowth.defs.partitions import country_partitions
 
         graph = defs.resolve_asset_graph()
-        raw = dg.AssetSelection.groups("raw")
-        keys = sorted((raw | raw.downstream()).resolve(graph), key=lambda k: k.to_user_string())
+        chain = dg.AssetSelection.groups("raw") | dg.AssetSelection.assets("decisions")
+        keys = sorted(chain.downstream().resolve(graph), key=lambda k: k.to_user_string())
         country = partition.split("|")[0]
         missing, done = [], []
         for key in keys:
