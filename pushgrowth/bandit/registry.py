@@ -120,7 +120,24 @@ def log_model(home: Home, model: RewardModel, country: str, *, params: dict, met
         version = str(info.registered_model_version)
         c.set_registered_model_alias(name, CHALLENGER, version)
         c.set_model_version_tag(name, version, "country", country)
+        c.update_registered_model(name, description=MODEL_DESCRIPTION.format(country=country))
+        c.update_model_version(name, version, description=version_description(model, params))
     return ModelRef(name, version, run.info.run_id)
+
+
+MODEL_DESCRIPTION = (
+    "The reward model of {country}'s contextual bandit: LightGBM heads for the open, conversion, net revenue and "
+    "redemption rewards of a weekly push plan (coupon, wording, send hour, weekday, frequency) given the user's "
+    "features, trained daily by the Dagster asset bandit_model on the decision log of its window. Aliases: "
+    "@challenger is the latest training, @champion the version assignments serve, moved only by the off-policy "
+    "promotion gate (model_promotion); each version's tags and description carry its gate verdict.")
+
+
+def version_description(model: RewardModel, params: dict) -> str:
+    """What a version is: its heads, data window and size (the gate's verdict is added by `record_gate`)."""
+    return (f"Heads: {', '.join(sorted(model.heads))}. Trained on the decision log up to {params.get('as_of')} "
+            f"(window: {params.get('window_days')} days), {params.get('training_rows')} training rows, "
+            f"{params.get('features')} features, catalog {str(params.get('catalog_version', ''))[:12]}.")
 
 
 @timed("mlflow")
@@ -173,6 +190,13 @@ def record_gate(home: Home, ref: ModelRef, metrics: dict[str, float], evidence_m
 
 
 def _record_gate(c, ref: ModelRef, metrics: dict[str, float], evidence_markdown: str, decision: dict) -> None:
+    champion = decision.get("champion_version") or "none (cold start)"
+    verdict = "promoted to champion" if decision["promoted"] else "not promoted"
+    current = c.get_model_version(ref.name, ref.version).description or ""
+    c.update_model_version(ref.name, ref.version, description=(
+        f"{current.split(' Gate:')[0]} Gate: {verdict} against champion version {champion}: "
+        f"{str(decision['reason'])[:300]}").strip())
+    c.set_model_version_tag(ref.name, ref.version, "compared_champion", str(champion))
     for key, value in metrics.items():
         if value == value:
             c.log_metric(ref.run_id, key, float(value))

@@ -109,6 +109,12 @@ def test_record_gate_tags_the_version(home, model, frame, promoted):
     assert run.data.metrics["ope_rows"] == 300.0 and "ope_difference" not in run.data.metrics
     assert open(c.download_artifacts(ref.run_id, "promotion_gate.md")).read() == "**evidence**"
     assert json.loads(open(c.download_artifacts(ref.run_id, "promotion_gate.json")).read())["promoted"] is promoted
+    version = c.get_model_version(ref.name, ref.version)
+    assert version.description.startswith("Heads: ") and "Trained on the decision log up to" in version.description
+    verdict = "promoted to champion" if promoted else "not promoted"
+    assert f"Gate: {verdict} against champion version none (cold start): because" in version.description
+    assert tags["compared_champion"] == "none (cold start)"
+    assert "contextual bandit" in c.get_registered_model(ref.name).description
 
 
 def test_a_shuffled_challenger_is_registered_but_not_promoted(home):

@@ -120,7 +120,9 @@ def model_promotion(context: dg.AssetExecutionContext, home: HomeResource, bandi
     challenger = registry.serving_policy(h, challenger_ref, bandit.policy(), reference)
     champion = registry.serving_policy(h, champion_ref, bandit.policy(), reference)
     gate = evaluate(_prepared(h, country, bandit.training()), catalog, challenger, champion, bandit.gate())
-    registry.record_gate(h, challenger_ref, gate.metrics, gate.markdown(), gate.to_dict())
+    compared = f"v{champion_ref.version}" if champion_ref else "none (cold start)"
+    registry.record_gate(h, challenger_ref, gate.metrics, gate.markdown(),
+                         {**gate.to_dict(), "champion_version": champion_ref.version if champion_ref else None})
     if gate.promoted:
         registry.set_alias(h, challenger_ref, registry.CHAMPION)
         champion_ref = challenger_ref
@@ -131,6 +133,7 @@ def model_promotion(context: dg.AssetExecutionContext, home: HomeResource, bandi
     return dg.MaterializeResult(metadata={
         **serving(champion_ref), "decision": "promoted" if gate.promoted else "kept champion",
         "reason": gate.reason, "challenger": f"{challenger_ref.name} v{challenger_ref.version}",
+        "compared_champion": compared,
         "evidence": dg.MetadataValue.md(gate.markdown()),
         **{k: float(v) for k, v in gate.metrics.items() if v == v},
     })
