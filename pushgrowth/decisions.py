@@ -9,6 +9,7 @@ a policy can be evaluated on data it did not collect.
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 
 import pyarrow as pa
 
@@ -68,3 +69,45 @@ def to_table(frame) -> pa.Table:
             row = int(frame[f.name].isna().to_numpy().nonzero()[0][0])
             raise ValueError(f"decisions: column {f.name} is null in row {row} (trace {frame['trace_id'].iloc[row]})")
     return pa.Table.from_pandas(frame, schema=SCHEMA, preserve_index=False)
+
+
+CORRECTION_KEY = "pushgrowth.correction"
+"""The Parquet metadata key of a decisions partition rewritten on purpose after its day was delivered."""
+
+
+@dataclass(frozen=True)
+class Changes:
+    """How a recomputed day of decisions differs from the one logged (see `changes`)."""
+
+    logged: int
+    recomputed: int
+    changed: int
+    added: int
+    removed: int
+    example: str
+
+    def __bool__(self) -> bool:
+        return bool(self.changed or self.added or self.removed)
+
+    def summary(self) -> str:
+        return (f"{self.changed} of {self.logged} logged decisions would change, {self.added} be added and "
+                f"{self.removed} removed (first: {self.example})")
+
+
+def changes(logged: pa.Table, recomputed: pa.Table) -> Changes:
+    """Compare two decisions partitions row by row, by trace id (an empty result: identical)."""
+    old = logged.select([f.name for f in SCHEMA]).to_pandas().set_index("trace_id").sort_index()
+    new = recomputed.select([f.name for f in SCHEMA]).to_pandas().set_index("trace_id").sort_index()
+    both = old.index.intersection(new.index)
+    a, b = (f.loc[both].astype(str).fillna("<null>") for f in (old, new))  # exact: equal values print alike
+    differs = (a != b).any(axis=1)
+    example = "-"
+    if differs.any():
+        trace = differs[differs].index[0]
+        columns = [c for c in a.columns if a.at[trace, c] != b.at[trace, c]]
+        example = f"trace {trace}: " + ", ".join(f"{c} {a.at[trace, c]} -> {b.at[trace, c]}" for c in columns[:3])
+    elif len(new.index.difference(old.index)) or len(old.index.difference(new.index)):
+        extra = list(new.index.difference(old.index)[:1]) or list(old.index.difference(new.index)[:1])
+        example = f"trace {extra[0]} only in one of them"
+    return Changes(len(old), len(new), int(differs.sum()), len(new.index.difference(old.index)),
+                   len(old.index.difference(new.index)), example)

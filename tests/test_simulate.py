@@ -508,3 +508,72 @@ def test_trace_recomputes_the_logged_propensity_under_tuned_settings(run, tmp_pa
     monkeypatch.setattr(trace, "serving_settings", defaults)
     off = [trace.explain(copy, t)["options"] for t in sent["trace_id"]]
     assert any(o["recomputed_propensity"] != pytest.approx(o["logged_propensity"], rel=1e-6) for o in off)
+
+
+def _copy_home(home: Home, folder) -> Home:
+    """A copy of the run's home (lake, registry, settings) to re-run days on without touching the module's."""
+    import shutil
+
+    copy = Home(folder)
+    copy.root.mkdir()
+    for name in ("lake", "mlflow", "outbox"):
+        shutil.copytree(home.root / name, copy.root / name)
+    for file in home.root.glob("*.json"):
+        shutil.copy(file, copy.root / file.name)
+    return copy
+
+
+def test_delivered_days_are_history_a_rerun_reproduces_them_under_new_settings(run, tmp_path):
+    """Every past day re-run after the launchpad's exploration settings changed: served from the settings logged
+    with the day, 0 decisions change and delivery gets 0 new keys."""
+    from pushgrowth.defs.assignments.assets import daily_assignments, push_outbox
+    from pushgrowth.defs.partitions import partition_key
+    from pushgrowth.defs.resources import BanditSettings, DeliveryResource, HomeResource
+    from pushgrowth.storage import DECISIONS
+
+    home, result = run
+    copy = _copy_home(home, tmp_path / "copy")
+    resources = {"home": HomeResource(root=str(copy.root)), "delivery": DeliveryResource(home_root=str(copy.root)),
+                 "bandit": BanditSettings(temperature=0.4, epsilon=0.2, cold_epsilon=0.4)}
+    rerun = 0
+    for country in CONFIG.users:
+        for day in [d.date for d in result.days]:
+            before = store.read(copy.lake, DECISIONS, country, day + dt.timedelta(days=1))
+            outcome = dg.materialize([daily_assignments, push_outbox], partition_key=partition_key(country, day),
+                                     resources=resources)
+            assert outcome.success
+            assert store.read(copy.lake, DECISIONS, country, day + dt.timedelta(days=1)).equals(before)
+            sent = outcome.asset_materializations_for_node("push_outbox")[0].metadata
+            assert sent["accepted"].value == 0 and sent["duplicates"].value == sent["dagster/row_count"].value
+            rerun += 1
+    assert rerun == len(CONFIG.users) * len(result.days)
+
+
+def test_a_delivered_day_whose_inputs_changed_is_refused_unless_corrected(run, tmp_path):
+    from pushgrowth.decisions import CORRECTION_KEY
+    from pushgrowth.defs.assignments.assets import daily_assignments, push_outbox
+    from pushgrowth.defs.partitions import partition_key
+    from pushgrowth.defs.resources import BanditSettings, DeliveryResource, HomeResource
+    from pushgrowth.storage import AUDIENCES, DECISIONS
+
+    home, result = run
+    copy = _copy_home(home, tmp_path / "copy")
+    day = result.days[-1].date
+    audiences = store.read_frame(copy.lake, AUDIENCES, "MLB", day)
+    store.write(copy.lake, AUDIENCES, "MLB", day, audiences.iloc[10:])  # the day's audiences re-derived
+    resources = {"home": HomeResource(root=str(copy.root)), "delivery": DeliveryResource(home_root=str(copy.root)),
+                 "bandit": BanditSettings()}
+    key = partition_key("MLB", day)
+    before = store.read(copy.lake, DECISIONS, "MLB", day + dt.timedelta(days=1))
+    refused = dg.materialize([daily_assignments], partition_key=key, resources=resources, raise_on_error=False)
+    assert not refused.success
+    failure = next(e for e in refused.all_events if e.is_step_failure).step_failure_data.error.message
+    assert "were delivered; re-running them would rewrite history" in failure and "would change" in failure
+    assert store.read(copy.lake, DECISIONS, "MLB", day + dt.timedelta(days=1)).equals(before)  # untouched
+    config = {"ops": {"daily_assignments": {"config": {"correct_delivered_day": True,
+                                                       "correction_reason": "audiences re-derived (test)"}}}}
+    corrected = dg.materialize([daily_assignments, push_outbox], partition_key=key, resources=resources,
+                               run_config=config)
+    assert corrected.success
+    logged = json.loads(store.schema_metadata(copy.lake, DECISIONS, "MLB", day + dt.timedelta(days=1))[CORRECTION_KEY])
+    assert logged["reason"] == "audiences re-derived (test)" and logged["removed"] > 0

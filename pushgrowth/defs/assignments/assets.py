@@ -8,6 +8,7 @@ the delivery system refuses idempotency keys it has seen, so no push is ever sen
 """
 
 import datetime as dt
+import json
 
 import dagster as dg
 import numpy as np
@@ -20,7 +21,7 @@ from pushgrowth.allocation.assign import assign
 from pushgrowth.allocation.inputs import day_inputs
 from pushgrowth.allocation.outbox import build_outbox
 from pushgrowth.bandit import registry
-from pushgrowth.bandit.serving import SETTINGS_KEY, ServingPolicy
+from pushgrowth.bandit.serving import SETTINGS_KEY, ServingPolicy, ServingSettings
 from pushgrowth.defs import reads
 from pushgrowth.defs.automation.conditions import AFTER_MODELS, FOLLOW
 from pushgrowth.defs.provenance import traced
@@ -46,6 +47,20 @@ def serving_policy(home, country: str, bandit: BanditSettings, catalog) -> Servi
                                    catalog.policies[country].reference_order_value)
 
 
+class AssignmentConfig(dg.Config):
+    """A delivered day is history: its re-run reproduces it (with the model version and settings logged with it)
+    or fails. To rewrite one on purpose, set `correct_delivered_day` and say why in `correction_reason`: the
+    day is then decided by today's champion and settings, and its decisions carry the correction."""
+
+    correct_delivered_day: bool = False
+    correction_reason: str = ""
+
+
+def _delivered(h, country: str, date: dt.date) -> bool:
+    """Whether the day's outbox went to delivery (push_outbox writes it before handing it over)."""
+    return store.exists(h.lake, OUTBOX, country, date) and store.exists(h.lake, DECISIONS, country, date)
+
+
 @dg.asset(
     automation_condition=AFTER_MODELS,
     partitions_def=country_day_partitions,
@@ -62,16 +77,39 @@ def serving_policy(home, country: str, bandit: BanditSettings, catalog) -> Servi
 )
 @timed("assignments")
 @traced
-def daily_assignments(context: dg.AssetExecutionContext, home: HomeResource, bandit: BanditSettings
-                      ) -> dg.MaterializeResult:
+def daily_assignments(context: dg.AssetExecutionContext, config: AssignmentConfig, home: HomeResource,
+                      bandit: BanditSettings) -> dg.MaterializeResult:
     country, data_date = country_and_date(context)
     h = home.home
+    date = data_date + dt.timedelta(days=1)
     catalog = published_catalog(h.lake)
-    policy = serving_policy(h, country, bandit, catalog)
+    delivered = _delivered(h, country, date)
+    if config.correct_delivered_day and not config.correction_reason.strip():
+        raise dg.Failure(description="correct_delivered_day needs a correction_reason (it is logged with the day)")
+    logged = store.schema_metadata(h.lake, DECISIONS, country, date).get(SETTINGS_KEY) if delivered else None
+    if logged and not config.correct_delivered_day:  # reproduce the day as it was decided
+        policy = registry.logged_policy(h, ServingSettings.from_json(logged))
+    else:
+        policy = serving_policy(h, country, bandit, catalog)
     day = day_inputs(country, data_date, catalog, policy, **reads.assignment_frames(h.lake, country, data_date))
     result = assign(day)
     table = contract.to_table(result.decisions) if len(result.decisions) else contract.SCHEMA.empty_table()
-    path = store.write(h.lake, DECISIONS, country, day.date, table, metadata={SETTINGS_KEY: policy.settings.to_json()})
+    metadata = {SETTINGS_KEY: policy.settings.to_json()}
+    if delivered:
+        diff = contract.changes(store.read(h.lake, DECISIONS, country, date), table)
+        if diff and not config.correct_delivered_day:
+            raise dg.Failure(
+                description=f"decisions of {country} {date} were delivered; re-running them would rewrite history: "
+                            f"{diff.summary()}. Past decisions are reproduced from the model and settings logged "
+                            "with them, so an input of the day changed. To rewrite the day on purpose, run with "
+                            "config correct_delivered_day: true and a correction_reason (see the README).",
+                metadata={"changed": diff.changed, "added": diff.added, "removed": diff.removed})
+        if config.correct_delivered_day:
+            metadata[contract.CORRECTION_KEY] = json.dumps({
+                "reason": config.correction_reason, "run_id": context.run_id, "changed": diff.changed,
+                "added": diff.added, "removed": diff.removed,
+                "at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")})
+    path = store.write(h.lake, DECISIONS, country, day.date, table, metadata=metadata)
     store.write(h.lake, PACING, country, day.date, pa.Table.from_pandas(result.pacing, preserve_index=False))
     d = result.decisions
     context.log_event(dg.AssetMaterialization(  # the decisions log's partition of the day planned (dbt reads it)
@@ -80,6 +118,8 @@ def daily_assignments(context: dg.AssetExecutionContext, home: HomeResource, ban
     by_group = d.groupby(["group", "policy"]).size().rename("decisions").reset_index() if len(d) else pd.DataFrame()
     return dg.MaterializeResult(metadata={
         "decision_date": day.date.isoformat(),
+        "history": ("corrected: " + config.correction_reason) if delivered and config.correct_delivered_day
+        else "reproduced exactly (already delivered)" if delivered else "new day",
         "dagster/row_count": len(d),
         "path": dg.MetadataValue.path(str(path)),
         "serving_model": policy.label,
@@ -90,6 +130,14 @@ def daily_assignments(context: dg.AssetExecutionContext, home: HomeResource, ban
         "min_propensity": float(d.loc[d["group"] == "bandit", "propensity"].min()) if (d["group"] == "bandit").any()
         else 1.0,
     })
+
+
+def _same(a: pd.DataFrame, b: pd.DataFrame) -> bool:
+    """Two outboxes with the same pushes, sent the same way (row order aside)."""
+    if list(a.columns) != list(b.columns) or len(a) != len(b):
+        return False
+    a, b = (f.sort_values("idempotency_key", ignore_index=True).astype(str).fillna("<null>") for f in (a, b))
+    return bool((a == b).all().all())
 
 
 def _decisions(h, country: str, data_date: dt.date) -> pd.DataFrame:
@@ -147,6 +195,14 @@ def push_outbox(context: dg.AssetExecutionContext, home: HomeResource, delivery:
     problems = checks.outbox_problems(outbox, decisions, users)
     if problems:
         raise dg.Failure(description=f"outbox {country} {date} refused: " + "; ".join(problems[:5]))
+    if store.exists(h.lake, OUTBOX, country, date):  # a day already handed to delivery
+        before = store.read_frame(h.lake, OUTBOX, country, date)
+        corrected = contract.CORRECTION_KEY in store.schema_metadata(h.lake, DECISIONS, country, date)
+        new_keys = set(outbox["idempotency_key"]) ^ set(before["idempotency_key"])
+        if (new_keys or not _same(before, outbox)) and not corrected:
+            raise dg.Failure(description=f"outbox {country} {date} was delivered and this one differs "
+                                         f"({len(new_keys)} keys not in both): a delivered day is only rewritten by "
+                                         "a correction of its decisions (see daily_assignments' config)")
     path = store.write(h.lake, OUTBOX, country, date, outbox)
     report = delivery.client().deliver(outbox, country, date)
     per_day = outbox.groupby(outbox["send_date"].dt.date.astype(str)).size().rename("pushes").reset_index() \
