@@ -12,6 +12,17 @@ from pathlib import Path
 import yaml
 
 ENV_VAR = "PUSHGROWTH_CATALOG"
+
+
+class CatalogLoader(yaml.SafeLoader):
+    """Safe YAML in which dates stay strings: the catalog's schema parses them, so an impossible date such as
+    `2026-02-30` is a problem naming its file, campaign, field and line, not a crash of the YAML reader (which
+    would also take the code location down)."""
+
+
+CatalogLoader.yaml_implicit_resolvers = {
+    first: [(tag, pattern) for tag, pattern in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()}
 FALLBACK_COUNTRIES = ("MLA", "MLB", "MLM")
 
 
@@ -28,8 +39,8 @@ def catalog_countries(path: Path | None = None) -> tuple[str, ...]:
     found: set[str] = set()
     for file in files:
         try:
-            doc = yaml.safe_load(file.read_text())
-        except (OSError, yaml.YAMLError):
+            doc = yaml.load(file.read_text(), Loader=CatalogLoader)  # noqa: S506 - a SafeLoader
+        except (OSError, ValueError, yaml.YAMLError):  # an unreadable file is the catalog check's to report
             continue
         items = doc.get("campaigns", []) if isinstance(doc, dict) else doc if isinstance(doc, list) else []
         if isinstance(doc, dict) and isinstance(doc.get("country"), str):

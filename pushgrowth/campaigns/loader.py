@@ -30,7 +30,7 @@ from pushgrowth.campaigns.problems import (
 )
 from pushgrowth.campaigns.schema import CATALOG_FILE_KEYS, Campaign, Catalog
 from pushgrowth.campaigns.rules import check_campaign
-from pushgrowth.catalog_path import ENV_VAR, default_catalog_path
+from pushgrowth.catalog_path import ENV_VAR, CatalogLoader, default_catalog_path
 from pushgrowth.domain import COUNTRIES
 
 __all__ = ["ENV_VAR", "CatalogBuild", "catalog_files", "catalog_hash", "default_catalog_path", "load_catalog",
@@ -116,7 +116,7 @@ def _duplicate_keys(node: yaml.Node | None, path: FieldPath = ()) -> list[tuple[
 
 def _parse(text: str) -> tuple[Any, yaml.Node | None, list[tuple[FieldPath, int]]]:
     """The document, its node tree (for line numbers) and its duplicate keys; raises yaml.YAMLError."""
-    loader = yaml.SafeLoader(text)
+    loader = CatalogLoader(text)
     try:
         node = loader.get_single_node()
         duplicates = _duplicate_keys(node)

@@ -126,3 +126,29 @@ def test_load_catalog_reads_the_env_var_by_default(tmp_path, monkeypatch):
 def test_a_single_file_is_a_catalog_too(tmp_path):
     root = write_catalog(tmp_path / "cat", {"MLA.yaml": country_file("MLA", campaign())})
     assert load_catalog(root / "MLA.yaml").ids == (CAMPAIGN_ID,)
+
+
+def test_an_impossible_date_is_a_named_problem_and_the_definitions_still_load(tmp_path, monkeypatch):
+    """`start: 2026-02-30` used to crash the YAML reader (no file, no line) and with it the code location."""
+    import shutil
+    import subprocess
+    import sys
+
+    from pushgrowth.campaigns import validate_catalog
+    from pushgrowth.catalog_path import catalog_countries, default_catalog_path
+
+    folder = tmp_path / "catalog"
+    shutil.copytree(default_catalog_path(), folder)
+    mlb = folder / "MLB.yaml"
+    text = mlb.read_text()
+    start = text.index("start: ") + len("start: ")
+    mlb.write_text(text[:start] + "2026-02-30" + text[start + len("2026-09-01"):])
+    problems = validate_catalog(folder)
+    assert [(p.file.endswith("MLB.yaml"), p.field) for p in problems] == [(True, "schedule.start")]
+    assert "2026-02-30" in problems[0].message and problems[0].line
+    assert catalog_countries(folder) == ("MLA", "MLB", "MLM")
+    env = {**__import__("os").environ, "PUSHGROWTH_CATALOG": str(folder), "PUSHGROWTH_HOME": str(tmp_path / "h")}
+    loaded = subprocess.run([sys.executable, "-c", "from pushgrowth.definitions import defs; "
+                             "print(len(list(defs.resolve_asset_graph().get_all_asset_keys())))"],
+                            env=env, capture_output=True, text=True, timeout=300)
+    assert loaded.returncode == 0 and int(loaded.stdout.strip().splitlines()[-1]) > 30, loaded.stderr[-2000:]
