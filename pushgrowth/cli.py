@@ -49,6 +49,7 @@ def simulate(
     import datetime as dt
 
     from pushgrowth.sim import WorldConfig
+    from pushgrowth.simulate import HomeInUse
     from pushgrowth.simulate import simulate as run
 
     home = Home.from_env()
@@ -88,8 +89,13 @@ def simulate(
             progress.update(task, completed=done_days[0] * runs_per_day, days=f"day {done_days[0]}/{days}",
                             description=f"{day.date} done ({len(day.runs)} runs)")
 
-        result = run(home, config, days, resume=resume, on_day=on_day, on_stage=on_stage,
-                     budget_scale=budget_scale, workers=workers)
+        try:
+            result = run(home, config, days, resume=resume, on_day=on_day, on_stage=on_stage,
+                         budget_scale=budget_scale, workers=workers)
+        except HomeInUse as exc:
+            progress.stop()
+            typer.secho(str(exc), fg="red", err=True)
+            raise typer.Exit(2) from exc
     summary = json.loads((home.reports / "summary.json").read_text())
     table = Table(title=f"pushgrowth simulation: {summary['days']} days from {summary['start_date']}")
     for col in ("country", "users", "sessions", "orders", "pushes sent", "opens", "redemptions", "opt-outs"):
@@ -238,7 +244,7 @@ def live(
     except ValueError as exc:
         typer.secho(f"invalid live settings: {exc}", fg="red", err=True)
         raise typer.Exit(2) from exc
-    world = LiveWorld(home, config, resume=resume)
+    from pushgrowth.simulate import HomeInUse, driving
 
     def on_tick(tick) -> None:
         delivered = ", ".join(f"{c} {n:,}" for c, n in sorted(tick.delivered.items())) or "none"
@@ -246,8 +252,15 @@ def live(
         console.print(f"{tick.date}: pushes handed to the World {delivered}{late}; drop landed "
                       f"({', '.join(f'{c} {n:,} rows' for c, n in sorted(tick.rows.items()))})")
 
-    console.print(f"the World of {home.root} lives a day every {every:g} s; start the platform with `make dev`")
-    run_live(world, days, every, wait, on_tick, first=not resume)
+    try:
+        with driving(home):
+            world = LiveWorld(home, config, resume=resume)
+            console.print(f"the World of {home.root} lives a day every {every:g} s; start the platform with "
+                          "`make dev`")
+            run_live(world, days, every, wait, on_tick, first=not resume)
+    except HomeInUse as exc:
+        typer.secho(str(exc), fg="red", err=True)
+        raise typer.Exit(2) from exc
 
 
 @app.command()

@@ -345,6 +345,33 @@ def hand_over(home: Home, world: World, instance: dg.DagsterInstance, country: s
     return len(decisions), len(outbox), duplicates
 
 
+class HomeInUse(RuntimeError):
+    """Another process is driving this home folder's World (`simulate` or `live`)."""
+
+
+@contextlib.contextmanager
+def driving(home: Home) -> Iterator[None]:
+    """Hold the home folder's World for this process (an OS file lock, released even if the process is killed);
+    a second `simulate` or `live` on the same home is refused with HomeInUse instead of running every job twice."""
+    from filelock import FileLock, Timeout
+
+    home.root.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(str(home.root / "world.lock"), timeout=0)
+    owner = home.root / "world.lock.pid"
+    try:
+        lock.acquire()
+    except Timeout:
+        who = owner.read_text().strip() if owner.exists() else "another process"
+        raise HomeInUse(f"{home.root} is in use by {who}: one simulation (or live World) per home folder; wait "
+                        f"for it to end, or use another PUSHGROWTH_HOME") from None
+    try:
+        owner.write_text(f"pid {os.getpid()}")
+        yield
+    finally:
+        owner.unlink(missing_ok=True)
+        lock.release()
+
+
 def save_budget_scale(home: Home, config: WorldConfig, budget_scale: float | None = None) -> None:
     """The World is a sample of the marketplace: scale each country's budgets by its simulated users over
     BUDGET_USERS (or by `budget_scale`), in the home folder's settings."""
@@ -375,8 +402,14 @@ def simulate(
 
     `on_day` is called with each finished day, `on_stage` with (country-day key, stage, done) as each run starts
     and ends;
-    with `profile`, every timing stage is profiled into that folder (see `pushgrowth.timing`)."""
-    home.root.mkdir(parents=True, exist_ok=True)
+    with `profile`, every timing stage is profiled into that folder (see `pushgrowth.timing`). Raises HomeInUse
+    when another simulation or live World holds the home folder."""
+    with driving(home):
+        return _simulate(home, config, days, resume, on_day, budget_scale, workers, profile, on_stage)
+
+
+def _simulate(home: Home, config: WorldConfig, days: int, resume: bool, on_day, budget_scale, workers: int,
+              profile: Path | None, on_stage) -> SimulationResult:
     world = World.load(home.world) if resume else World(config)
     if not resume and budget_scale is not False:
         save_budget_scale(home, config, budget_scale)

@@ -58,3 +58,32 @@ def test_the_platforms_plans_reach_the_world_once(env):
     due = outbox[outbox["send_date"].dt.date == tomorrow]
     assert len(due) and set(due["idempotency_key"]) <= set(sends["idempotency_key"])
     assert sends["idempotency_key"].is_unique
+
+
+def test_one_driver_per_home_and_a_killed_one_frees_it(env):
+    """A second `simulate` (or `live`) on a home in use is refused, naming the holder; a holder killed with
+    SIGKILL leaves nothing held (the OS drops its lock), so `--resume` can go on."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from pushgrowth.simulate import HomeInUse, driving
+
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time\nfrom pathlib import Path\nfrom pushgrowth.home import Home\n"
+         "from pushgrowth.simulate import driving\nwith driving(Home(Path(sys.argv[1]))):\n"
+         "    print('held', flush=True)\n    time.sleep(120)\n", str(env.root)],
+        stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        with pytest.raises(HomeInUse, match=rf"in use by pid {holder.pid}: one simulation"):
+            simulate(env, CONFIG, days=1)
+        with pytest.raises(HomeInUse):
+            with driving(env):
+                pass
+    finally:
+        os.kill(holder.pid, signal.SIGKILL)
+        holder.wait(timeout=30)
+    with driving(env):  # free again, though the killed holder never released it
+        assert (env.root / "world.lock.pid").read_text() == f"pid {os.getpid()}"
