@@ -488,7 +488,10 @@ def test_trace_recomputes_the_logged_propensity_under_tuned_settings(run, tmp_pa
     tuned = BanditSettings(temperature=0.3, epsilon=0.12, cold_epsilon=0.35, cold_hour_habit=0.15,
                            weekday_habit=0.5, tone_habit=0.5, bau_prior=0.05)
     day = max(store.dates(copy.lake, DECISIONS, "MLB")) - dt.timedelta(days=1)  # the last day assigned
-    outcome = dg.materialize([daily_assignments], partition_key=partition_key("MLB", day),
+    # the day was delivered: deciding it again under other settings is a correction, on purpose
+    config = {"ops": {"daily_assignments": {"config": {"correct_delivered_day": True,
+                                                       "correction_reason": "tuned settings (test)"}}}}
+    outcome = dg.materialize([daily_assignments], partition_key=partition_key("MLB", day), run_config=config,
                              resources={"home": HomeResource(root=str(copy.root)), "bandit": tuned})
     assert outcome.success
     decisions = store.read_frame(copy.lake, DECISIONS, "MLB", day + dt.timedelta(days=1))
