@@ -389,7 +389,12 @@ def test_a_catalog_edit_rebuilds_no_day_already_built(automation):
 def test_a_loaded_drop_is_followed_all_the_way_to_the_outbox_and_the_report(automation):
     raw = raw_assets()
     automation.load(MLA)
-    requested = _union(automation.follow())
+    ticks = automation.follow()
+    requested = _union(ticks)
+    first = {name: min(i for i, t in enumerate(ticks) if name in t) for name in requested}
+    early = {check for check in requested if ":" in check and check.split(":")[0] in first
+             and first[check] < first[check.split(":")[0]]}
+    assert not early, f"checks requested before their asset: {sorted(early)}"
     country = set(automation.assets(country_partitions))
     expected = {name: {"MLA"} if name in country else {MLA} for name in automation.downstream(*raw)}
     assert {name: requested.get(name, set()) for name in expected} == expected
@@ -412,3 +417,21 @@ def test_a_drop_that_lands_after_its_local_day_is_followed(tmp_path, monkeypatch
     assert auto.tick() == {}
     auto.load(MLA)
     assert auto.tick().get("stg_users") == {MLA}
+
+
+def test_on_a_first_day_assignments_wait_for_the_gate_that_follows_the_days_features(tmp_path, monkeypatch):
+    """Publishing the catalog trains and gates every country's model before any data: that gate must not let a
+    first day's assignments run before the model of that day's features (or in the same run as its dbt)."""
+    monkeypatch.setenv("PUSHGROWTH_HOME", str(tmp_path / "home"))
+    auto = Automation(latest_at(DAY))
+    assert auto.tick() == {}
+    auto.run(["campaign_catalog"])
+    auto.follow()  # the catalog's followers (the models of every country) run
+    first = f"MLA|{DAY.isoformat()}"
+    auto.load(first)
+    ticks = auto.follow()
+    when = {name: [i for i, tick in enumerate(ticks) if name in tick]
+            for name in ("user_features", "model_promotion", "daily_assignments")}
+    assert when["user_features"] and when["model_promotion"] and len(when["daily_assignments"]) == 1, when
+    assert when["user_features"][0] <= when["model_promotion"][-1] < when["daily_assignments"][0], when
+

@@ -43,8 +43,11 @@ FOLLOW_DECISIONS = _follow(EXTERNAL - dg.AssetSelection.assets(DECISIONS.asset))
 nobody planned, the raw load) reported."""
 
 MODEL_FRESH = (AC.any_deps_match(AC.newly_updated()).allow(dg.AssetSelection.assets("model_promotion"))
-               .since(AC.any_deps_match(AC.newly_updated()).allow(dg.AssetSelection.assets("user_features"))))
-"""The country's gate has run since the day's features changed (they retrain the model; the gate follows it)."""
+               .since(AC.any_deps_match(AC.newly_updated() | AC.will_be_requested())
+                      .allow(dg.AssetSelection.assets("user_features"))))
+"""The country's gate has run since the day's features changed or were requested (they retrain the model; the
+gate follows it): a gate that ran before the day's features, e.g. after the catalog was published, is not
+enough."""
 
 AFTER_MODELS = (FOLLOW & MODEL_FRESH).with_label("follow, after the day's model")
 """Assignments: as FOLLOW, once the day's training and gate have run (not before them with yesterday's champion
@@ -56,5 +59,7 @@ FOLLOW_ANY_DAY = ((AC.any_deps_updated().ignore(EXTERNAL).since_last_handled() &
 is not missing data."""
 
 CHECK = (AC.any_deps_updated().ignore(EXTERNAL | COARSE).since_last_handled() & ~AC.in_progress()
-         & ~AC.any_deps_in_progress().ignore(EXTERNAL)).with_label("check after its asset")
-"""A check: with its asset when automation requests it, or right after another run updated it without checks."""
+         & ~AC.any_deps_missing().ignore(EXTERNAL) & ~AC.any_deps_in_progress().ignore(EXTERNAL)
+         ).with_label("check after its asset")
+"""A check: with its asset when automation requests it, or right after another run updated it without checks;
+never before its asset (or an additional input) exists."""
