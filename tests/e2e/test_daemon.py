@@ -66,6 +66,15 @@ def _graphql(port: int, query: str) -> dict:
         return json.loads(response.read())
 
 
+def _selection(run: dg.DagsterRun) -> str:
+    """What a run was asked to build: its assets and how many checks (a job's own selection when none)."""
+    assets = sorted(k.to_user_string() for k in run.asset_selection or ())
+    checks = len(run.asset_check_selection or ())
+    if not assets and not checks:
+        return "the job's selection"
+    return f"{', '.join(assets) or 'no assets'}" + (f" + {checks} checks" if checks else "")
+
+
 class Daemon:
     """`dagster dev` on a home folder, as `pushgrowth dev` starts it, and an instance on the same storage."""
 
@@ -107,20 +116,22 @@ class Daemon:
         return "; ".join(errors) or "no error in the event log"
 
     def failures(self) -> list[str]:
-        return [f"{run.job_name} [{run.tags.get('dagster/partition', '-')}] {run.run_id[:8]}: "
+        return [f"{run.job_name} [{run.tags.get('dagster/partition', '-')}] {run.run_id[:8]} "
+                f"(by {run.tags.get('dagster/sensor_name', 'a launch')}; {_selection(run)}): "
                 f"{self.run_error(run.run_id)}" for run in self.runs([dg.DagsterRunStatus.FAILURE])]
 
     def assert_no_failed_run(self, when: str) -> None:
         failed = self.failures()
-        assert not failed, f"{when}: {len(failed)} failed run(s):\n" + "\n".join(failed)
+        assert not failed, (f"{when}: {len(failed)} failed run(s):\n" + "\n".join(failed)
+                            + "\nall runs, oldest first:\n" + self.runs_summary())
 
     def runs_summary(self) -> str:
         lines = []
-        for run in sorted(self.runs(), key=lambda r: self.instance.get_run_record_by_id(r.run_id).create_timestamp):
-            assets = sorted(k.to_user_string() for k in run.asset_selection or ())
-            lines.append(f"  {run.status.value:<10} {run.job_name} [{run.tags.get('dagster/partition', '-')}] "
-                         f"{run.tags.get('dagster/sensor_name', run.tags.get('dagster/from_ui', 'launched'))} "
-                         f"{','.join(assets)[:160]}")
+        for record in self.instance.get_run_records(order_by="create_timestamp", ascending=True):
+            run = record.dagster_run
+            lines.append(f"  {record.create_timestamp:%H:%M:%S} {run.status.value:<8} {run.run_id[:8]} "
+                         f"{run.job_name} [{run.tags.get('dagster/partition', '-')}] "
+                         f"by {run.tags.get('dagster/sensor_name', 'a launch')}: {_selection(run)}")
         return "\n".join(lines) or "  (no runs)"
 
     # ---------------------------------------------------------------------------------------------------------
