@@ -72,10 +72,8 @@ def ledger_frames(lake: Path, country: str, as_of: dt.date) -> tuple[pd.DataFram
     redemptions = store.read_range(lake, RAW["coupon_redemptions"], country, start=first, end=as_of)
     if not len(redemptions.columns):  # no extract in the window at all
         redemptions = empty_redemptions()
-    decisions = store.read_range(lake, DECISIONS, country,
+    decisions = store.read_range(lake, DECISIONS, country, columns=list(DECISION_COLUMNS),
                                  start=first - dt.timedelta(days=PLAN_DAYS + COUPON_VALIDITY_DAYS), end=as_of)
-    if len(decisions):
-        decisions = decisions[list(DECISION_COLUMNS)]
     return redemptions, decisions
 
 

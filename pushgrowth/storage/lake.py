@@ -95,13 +95,14 @@ def write(lake: Path, dataset: Dataset, country: str, date: dt.date, data: pa.Ta
     return target / PART
 
 
-def read(lake: Path, dataset: Dataset, country: str, date: dt.date) -> pa.Table:
-    """One partition; a FileNotFoundError naming the file and the partition when it was never written."""
+def read(lake: Path, dataset: Dataset, country: str, date: dt.date, columns: list[str] | None = None) -> pa.Table:
+    """One partition (only `columns`, if given); a FileNotFoundError naming the file and the partition when it
+    was never written."""
     path = partition_path(lake, dataset, country, date)
     if not path.exists():
         raise FileNotFoundError(f"{path}: partition {country}|{date} of {dataset.name} has not been materialized")
     lineage.note(dataset, date)
-    return pq.read_table(path)
+    return pq.read_table(path, columns=columns)
 
 
 def floats(table: pa.Table) -> pa.Table:
@@ -147,7 +148,8 @@ def dates(lake: Path, dataset: Dataset, country: str) -> list[dt.date]:
 
 
 def read_range(lake: Path, dataset: Dataset, country: str, start: dt.date | None = None,
-               end: dt.date | None = None, days: list[dt.date] | None = None) -> pd.DataFrame:
+               end: dt.date | None = None, days: list[dt.date] | None = None,
+               columns: list[str] | None = None) -> pd.DataFrame:
     """Every partition of a country in [start, end] (or of the given days), as one frame (decimals as floats);
     with no rows, the empty frame of the first partition's schema (no partition: a frame without columns)."""
     wanted = set(days) if days is not None else None
@@ -155,7 +157,7 @@ def read_range(lake: Path, dataset: Dataset, country: str, start: dt.date | None
     for day in dates(lake, dataset, country):
         if (start and day < start) or (end and day > end) or (wanted is not None and day not in wanted):
             continue
-        table = read(lake, dataset, country, day)
+        table = read(lake, dataset, country, day, columns)
         if table.num_rows:
             frames.append(floats(table).to_pandas())
         elif empty is None:

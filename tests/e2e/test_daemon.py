@@ -150,15 +150,20 @@ class Daemon:
         lines = [f"{asset} [{partition or '-'}], evaluation {record.evaluation_id} at "
                  f"{dt.datetime.fromtimestamp(record.timestamp, dt.UTC):%H:%M:%S}:"]
 
-        def holds(subset) -> str:
-            value = subset.value
-            if isinstance(value, bool):
-                return "TRUE " if value else "false"
-            return "TRUE " if partition in set(value.get_partition_keys()) else "false"
+        def contains(subset) -> bool | None:
+            value = getattr(subset, "value", None)
+            if value is None:  # the candidates of a condition evaluated on every partition
+                return None
+            return value if isinstance(value, bool) else partition in set(value.get_partition_keys())
+
+        def holds(node) -> str:
+            if contains(node.candidate_subset) is False:
+                return "  -  "  # not evaluated for the partition: an earlier operand of an AND was false
+            return "TRUE " if contains(node.true_subset) else "false"
 
         def walk(node, depth: int) -> None:
             snap = node.condition_snapshot
-            lines.append(f"    {'  ' * depth}{holds(node.true_subset)}  {snap.label or snap.name or snap.description}")
+            lines.append(f"    {'  ' * depth}{holds(node)}  {snap.label or snap.name or snap.description}")
             for child in node.child_evaluations:
                 walk(child, depth + 1)
 
