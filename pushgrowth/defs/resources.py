@@ -36,8 +36,9 @@ class DbtResource(dg.ConfigurableResource):
 
         params = get_updated_cli_invocation_params_for_context(context, {}, DagsterDbtTranslator())
         extra = list(params.selection_args)
-        if params.indirect_selection:
-            extra += ["--indirect-selection", params.indirect_selection]
+        # a run of some models runs only the tests all of whose models it builds ("buildable"): dbt's default
+        # ("eager") would also run a test of a model another run builds later, failing on a fresh warehouse
+        extra += ["--indirect-selection", params.indirect_selection or "buildable"]
         # dagster-dbt may hand back a temporary copy of the project holding a generated selector (large selections)
         project = Path(params.dbt_project.project_dir) if params.dbt_project else Path(self.project_dir)
         build = InProcessDbt(home, project).build(vars, extra)

@@ -14,7 +14,14 @@ from pushgrowth.defs.resources import DbtResource, HomeResource
 from pushgrowth.storage import DECISIONS
 from pushgrowth.storage import lake as store
 from pushgrowth.timing import stage
-from pushgrowth.transform import DBT_PROJECT_DIR, dbt_vars, export_marts, parse_project, warehouse_lock
+from pushgrowth.transform import (
+    DBT_PROJECT_DIR,
+    EXPORTED_MARTS,
+    dbt_vars,
+    export_marts,
+    parse_project,
+    warehouse_lock,
+)
 
 dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
 parse_project(force=bool(os.environ.get("DAGSTER_IS_DEV_CLI")))  # fresh checkout, or `dagster dev`
@@ -60,7 +67,11 @@ def dbt_models(context: dg.AssetExecutionContext, dbt: DbtResource, home: HomeRe
     try:
         with stage("dbt"):
             events, failure = dbt.build(context, home.home, dbt_vars(country, date))
-            rows = export_marts(home.home.warehouse, home.home.lake, country, date) if failure is None else None
+            # only the marts this run built: automation builds a day's dbt layers in several runs
+            selected = {k.to_user_string() for k in context.selected_asset_keys}
+            marts = tuple(m for m in EXPORTED_MARTS if m in selected)
+            rows = (export_marts(home.home.warehouse, home.home.lake, country, date, marts)
+                    if failure is None and marts else None)
     finally:
         lock.release()
     yield from events
