@@ -33,6 +33,7 @@ bench: $(STAMP)
 
 lock:
 	$(BIN)/uv pip compile --python-version 3.11 requirements.in -o requirements.lock -q --no-header
+	sed -i '1i # Exact versions for every install (make venv). Regenerate with `make lock`.' requirements.lock
 
 clean:
 	rm -rf $(PUSHGROWTH_HOME)
