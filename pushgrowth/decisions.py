@@ -40,6 +40,7 @@ SCHEMA = pa.schema([
     pa.field("coupons_allowed", pa.bool_()),                   # false when pacing left only coupon-free plans
     pa.field("free_days", pa.int32()),                         # bit k: day date+k had no push scheduled
     pa.field("capacity", pa.int32()),                          # pushes the user could still take that week
+    pa.field("window_room", pa.string()),                      # room in each 7-day window around the plan
     pa.field("campaign_value", pa.float64()),                  # why this campaign: its value for the user
     pa.field("campaign_pick", pa.string()),                    # expected_margin | random
     pa.field("candidates", pa.int32()),                        # campaigns the user was eligible for that day
@@ -47,7 +48,7 @@ SCHEMA = pa.schema([
     pa.field("catalog_version", pa.string()),
 ])
 """Everything a decision needs to be explained and to be re-evaluated under another policy: the masks
-(`free_days`, `capacity`, `coupons_allowed`) and the price let off-policy evaluation recompute what a candidate
+(`free_days`, `capacity`, `window_room`, `coupons_allowed`) and the price let off-policy evaluation recompute what a candidate
 policy would have done in exactly the same situation."""
 
 SENTINEL_COUNTRY = "__none__"

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from pushgrowth.bandit.features import DIMENSIONS
-from pushgrowth.bandit.policy import Options, PolicyConfig, schedule_mask
+from pushgrowth.bandit.policy import Options, PolicyConfig, logged_room, schedule_mask
 from pushgrowth.bandit.serving import SETTINGS_KEY, ServingSettings
 from pushgrowth.domain import PLAN_DAYS
 from pushgrowth.home import Home
@@ -106,7 +106,7 @@ def _options(home: Home, row: pd.Series, campaign, context: pd.DataFrame, date: 
     options = Options.of_campaign(campaign)
     bits = int(row["free_days"])
     free = np.array([[(bits >> k) & 1 for k in range(PLAN_DAYS)]], dtype=bool)
-    mask = schedule_mask(free, np.array([int(row["capacity"])]), options.space, date)
+    mask = schedule_mask(free, logged_room(row.to_frame().T), options.space, date)
     zero = np.asarray(options.space.coupon_values) == 0
     allowed = np.where(bool(row["coupons_allowed"]), True, zero)[None, :]
     cost = policy.expected_cost(context, options, campaign.coupon.cost_share)

@@ -1,10 +1,10 @@
 """One country's decisions for one day: who gets which campaign, in which group, with which plan, and why.
 
 Order of work, each step the same for every group so that holdout, BAU and bandit stay comparable:
-1. Eligibility (from the `audiences` mart and the pushes already scheduled by earlier plans): a user can take a
-   new plan if some schedule of the campaign lands every push on a day without another push and within the
-   user's weekly capacity: the smaller of the country's cap minus the pushes planned in the plan's week and
-   the cap minus the pushes of the last seven days (`weekly_pushes_left`).
+1. Eligibility (from the `audiences` mart and the pushes of earlier plans): a user can take a new plan if some
+   schedule of the campaign lands every push on a day without another push and keeps every 7-day window around
+   the plan within the country's weekly cap and the campaign's (`allocation.windows`); the plan's own week also
+   stays within the cap minus the pushes of the last seven days (`weekly_pushes_left`).
 2. One campaign per user and day: the eligible campaign with the highest expected margin of its BAU plan
    (P(conversion) x take rate x the user's order value - expected coupon cost, from the champion's heads), or,
    before a model can say, a stable random pick. `campaign_pick` and `campaign_value` log how.
@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from pushgrowth.allocation import windows
 from pushgrowth.allocation.groups import assign_groups
 from pushgrowth.hashing import unit_hash
 from pushgrowth.allocation.pacing import BudgetState, cap_draws, price_for_target, thin_coupons
@@ -42,13 +43,16 @@ from pushgrowth.campaigns import Campaign, Catalog
 from pushgrowth.domain import PLAN_DAYS
 from pushgrowth.plans import expand_plans, trace_ids
 
+PLAN_COLUMNS = ["date", "trace_id", "user_id", "campaign_id", "group", "send_weekday", "frequency"]
+"""The columns of earlier decisions that `scheduled_pushes` reads."""
 MAX_PRICE = 1e9
 """The coupon price used when no finite price meets the target: only exploration's share of coupons is left."""
 DECISION_COLUMNS = [
     "trace_id", "country", "date", "user_id", "campaign_id", "group", "objective", "value_proposition",
     "coupon_kind", "coupon_value", "coupon_cap", "template_id", "tone", "send_hour", "send_weekday", "frequency",
     "propensity", "policy", "model_name", "model_version", "expected_reward", "expected_cost", "cost_price",
-    "coupons_allowed", "free_days", "capacity", "campaign_value", "campaign_pick", "candidates", "share_bandit",
+    "coupons_allowed", "free_days", "capacity", "window_room", "campaign_value", "campaign_pick", "candidates",
+    "share_bandit",
     "catalog_version",
 ]
 
@@ -62,6 +66,8 @@ class DayInputs:
     audiences: pd.DataFrame
     context: pd.DataFrame
     scheduled: pd.DataFrame
+    """Pushes of earlier plans from six days before `date` on (`scheduled_pushes` with `since`): `user_id`,
+    `send_date` and `campaign_id` (without it, they count for the country's cap only)."""
     budgets: dict[tuple[str, str], BudgetState]
     policy: ServingPolicy
 
@@ -73,28 +79,21 @@ class Assignment:
     campaigns: dict[str, Campaign] = field(default_factory=dict)
 
 
-def scheduled_pushes(previous: pd.DataFrame, date: dt.date) -> pd.DataFrame:
-    """(user_id, send_date) of pushes that earlier plans (decisions before `date`) place on `date` or later."""
+def scheduled_pushes(previous: pd.DataFrame, date: dt.date, since: dt.date | None = None) -> pd.DataFrame:
+    """(user_id, campaign_id, send_date) of the pushes of earlier plans (`previous` decisions) sent on `since`
+    (default `date`) or later: the ones still in flight, and with an earlier `since` those already sent."""
     if previous is None or not len(previous):
-        return pd.DataFrame({"user_id": pd.Series(dtype="int64"), "send_date": pd.Series(dtype="datetime64[s]")})
+        return pd.DataFrame({"user_id": pd.Series(dtype="int64"), "campaign_id": pd.Series(dtype="string"),
+                             "send_date": pd.Series(dtype="datetime64[s]")})
     plans = previous[previous["frequency"].notna() & (previous["group"] != "holdout")]
     out = []
     for plan_date, rows in plans.groupby("date"):
         d = pd.Timestamp(plan_date).date()
-        pushes = expand_plans(rows[["trace_id", "user_id", "send_weekday", "frequency"]]
+        pushes = expand_plans(rows[["trace_id", "user_id", "campaign_id", "send_weekday", "frequency"]]
                               .astype({"send_weekday": "int64", "frequency": "int64"}).reset_index(drop=True), d)
-        out.append(pushes[["user_id", "send_date"]])
+        out.append(pushes[["user_id", "campaign_id", "send_date"]])
     pushes = pd.concat(out, ignore_index=True) if out else scheduled_pushes(None, date)
-    return pushes[pushes["send_date"] >= pd.Timestamp(date)].reset_index(drop=True)
-
-
-def _pushes_in_week(users: np.ndarray, scheduled: pd.DataFrame, date: dt.date) -> np.ndarray:
-    """Pushes already planned for each user in the plan's week (date .. date + 6): pushes, not days."""
-    if not len(scheduled):
-        return np.zeros(len(users), dtype=np.int64)
-    offsets = (pd.to_datetime(scheduled["send_date"]) - pd.Timestamp(date)).dt.days.to_numpy()
-    inside = scheduled.loc[(offsets >= 0) & (offsets < PLAN_DAYS), "user_id"]
-    return inside.value_counts().reindex(users, fill_value=0).to_numpy(np.int64)
+    return pushes[pushes["send_date"] >= pd.Timestamp(since or date)].reset_index(drop=True)
 
 
 def _rng(date: dt.date, country: str, campaign_id: str) -> np.random.Generator:
@@ -112,10 +111,12 @@ def assign(inputs: DayInputs) -> Assignment:
     users = np.sort(audiences["user_id"].unique().astype(np.int64))
     cap = catalog.policies[country].max_weekly_pushes
     free = free_days_from_schedule(users, inputs.scheduled, date)
-    in_window = _pushes_in_week(users, inputs.scheduled, date)
     left = audiences.groupby("user_id")["weekly_pushes_left"].min().reindex(users).to_numpy(np.int64)
-    capacity = np.minimum(cap - in_window, left)
+    country_room = windows.window_room(windows.pushes_by_offset(users, inputs.scheduled, date), cap)
+    country_room[:, windows.WEEK] = np.minimum(country_room[:, windows.WEEK], np.clip(left, 0, None))
     position = pd.Index(users)
+    room = {cid: _campaign_room(campaigns[cid], rows, inputs.scheduled, date, country_room, position)
+            for cid, rows in audiences.groupby("campaign_id", sort=True)}
 
     # 1-2: eligibility and one campaign per user
     candidates = []
@@ -124,7 +125,7 @@ def assign(inputs: DayInputs) -> Assignment:
         uid = np.sort(rows["user_id"].to_numpy(np.int64))
         pos = position.get_indexer(uid)
         options = Options.of_campaign(c)
-        ok = eligible(schedule_mask(free[pos], capacity[pos], options.space, date))
+        ok = eligible(schedule_mask(free[pos], room[cid].loc[uid].to_numpy(), options.space, date))
         if ok.any():
             value, how, cost = _campaign_value(policy, c, options, context.loc[uid[ok]])
             candidates.append(pd.DataFrame({"user_id": uid[ok], "campaign_id": cid, "campaign_value": value,
@@ -142,12 +143,24 @@ def assign(inputs: DayInputs) -> Assignment:
         rows = rows.sort_values("user_id").reset_index(drop=True)
         pos = position.get_indexer(rows["user_id"].to_numpy(np.int64))
         frame, paced = _decide_campaign(inputs, c, rows, context.loc[rows["user_id"]].reset_index(drop=True),
-                                        free[pos], capacity[pos])
+                                        free[pos], room[cid].loc[rows["user_id"]].to_numpy())
         frames.append(frame)
         pacing.extend(paced)
     decisions = pd.concat(frames, ignore_index=True)
     decisions["catalog_version"] = catalog.version
     return Assignment(decisions[DECISION_COLUMNS], pd.DataFrame(pacing), campaigns)
+
+
+def _campaign_room(c: Campaign, rows: pd.DataFrame, scheduled: pd.DataFrame, date: dt.date,
+                   country_room: np.ndarray, position: pd.Index) -> pd.DataFrame:
+    """(users of the campaign's audience x 13) room, indexed by user: the smaller, window by window, of the
+    country's room and the campaign's weekly cap minus the campaign's own pushes (pushes without a campaign id
+    count for the country only)."""
+    uid = np.unique(rows["user_id"].to_numpy(np.int64))
+    own = scheduled[scheduled["campaign_id"] == c.id] if "campaign_id" in scheduled.columns else scheduled.iloc[:0]
+    room = np.minimum(country_room[position.get_indexer(uid)],
+                      windows.window_room(windows.pushes_by_offset(uid, own, date), c.frequency.weekly_cap))
+    return pd.DataFrame(room, index=uid)
 
 
 def campaign_capacity(pairs: pd.DataFrame, campaigns: dict[str, Campaign],
@@ -211,21 +224,22 @@ def _campaign_value(policy: ServingPolicy, c: Campaign, options: Options, contex
 
 
 def _decide_campaign(inputs: DayInputs, c: Campaign, rows: pd.DataFrame, context: pd.DataFrame,
-                     free: np.ndarray, capacity: np.ndarray) -> tuple[pd.DataFrame, list[dict]]:
+                     free: np.ndarray, room: np.ndarray) -> tuple[pd.DataFrame, list[dict]]:
     policy, date = inputs.policy, inputs.date
     options = Options.of_campaign(c)
     values = np.asarray(options.space.coupon_values)
     n = len(rows)
     user_ids = rows["user_id"].to_numpy(np.int64)
     groups = assign_groups(user_ids, c.id, c.shares.holdout, c.shares.bau, c.shares.salt)
-    mask = schedule_mask(free, capacity, options.space, date)
+    mask = schedule_mask(free, room, options.space, date)
     cost = policy.expected_cost(context, options, c.coupon.cost_share)
     out = pd.DataFrame({
         "trace_id": trace_ids(date, inputs.country, pd.Series([c.id] * n), rows["user_id"]),
         "country": inputs.country, "date": date, "user_id": user_ids, "campaign_id": c.id, "group": groups,
         "objective": c.objective, "value_proposition": c.value_proposition,
         "free_days": (free * (1 << np.arange(PLAN_DAYS))).sum(axis=1).astype(np.int32),
-        "capacity": capacity.astype(np.int32), "campaign_value": rows["campaign_value"].to_numpy(),
+        "capacity": room[:, windows.WEEK].astype(np.int32), "window_room": windows.encode_room(room),
+        "campaign_value": rows["campaign_value"].to_numpy(),
         "campaign_pick": rows["campaign_pick"].to_numpy(), "candidates": rows["candidates"].to_numpy(np.int32),
         "share_bandit": c.shares.bandit,
         "propensity": 1.0, "policy": groups, "cost_price": 0.0, "expected_cost": 0.0, "coupons_allowed": True,

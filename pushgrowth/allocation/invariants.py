@@ -14,6 +14,7 @@ import pandas as pd
 
 from pushgrowth import quality
 from pushgrowth.allocation.assign import scheduled_pushes
+from pushgrowth.allocation.windows import rolling_overflows
 from pushgrowth.allocation.pacing import budget_states
 from pushgrowth.campaigns import Catalog
 from pushgrowth.domain import PLAN_DAYS
@@ -24,8 +25,9 @@ ASSIGNMENT_CHECKS = {
     "propensities_exact": "Every bandit plan has a propensity in (0, 1]; holdout and BAU rows exactly 1.",
     "no_holdout_or_opted_out": "Holdout rows carry no plan; every planned user accepts pushes in the day's users "
                                "snapshot.",
-    "within_caps": "Per user: at most one push a day and at most the country's weekly cap in the plan's week "
-                   "(plans in flight included); frequency within the campaign's weekly cap.",
+    "within_caps": "Per user: at most one push a day, at most the country's weekly cap and each campaign's "
+                   "weekly cap in every 7-day window the day's plans touch (pushes of the six days before and "
+                   "plans in flight included).",
     "within_budget": "Per campaign and group: spend committed + coupons in flight + today's expected cost stays "
                      "within the month's budget.",
     "group_shares": "Per campaign, holdout / bau / bandit shares within 5 standard errors (+0.02) of the "
@@ -79,19 +81,38 @@ def check_assignments(d: pd.DataFrame, catalog: Catalog, country: str, data_date
 def _caps(previous: pd.DataFrame, d: pd.DataFrame, catalog: Catalog, country: str, date: dt.date
           ) -> tuple[bool, dict]:
     new = d[d["frequency"].notna() & (d["group"] != "holdout")]
-    pushes = pd.concat([scheduled_pushes(previous, date),
+    since = date - dt.timedelta(days=PLAN_DAYS - 1)
+    pushes = pd.concat([scheduled_pushes(previous, date, since=since),
                         scheduled_pushes(new.assign(date=pd.Timestamp(date)), date)], ignore_index=True)
-    window = pushes[pushes["send_date"] < pd.Timestamp(date + dt.timedelta(days=PLAN_DAYS))]
-    per_day = window.groupby(["user_id", "send_date"]).size().rename("pushes").reset_index()
-    cap = catalog.policies[country].max_weekly_pushes
-    per_week = window.groupby("user_id").size().rename("pushes").reset_index()
-    weekly_cap = {c.id: c.frequency.weekly_cap for c in catalog.campaigns}
-    over_campaign = new[new["frequency"].astype(float) > new["campaign_id"].map(weekly_cap)]
-    bad = pd.concat([per_day[per_day["pushes"] > 1].assign(rule="one push a day"),
-                     per_week[per_week["pushes"] > cap].assign(rule=f"weekly cap {cap}"),
+    week = pushes[pushes["send_date"].between(pd.Timestamp(date), pd.Timestamp(date + dt.timedelta(days=6)))]
+    per_day = week.groupby(["user_id", "send_date"]).size().rename("pushes").reset_index()
+    over = window_problems(pushes, catalog, country, date, new["user_id"])
+    over_campaign = new[new["frequency"].astype(float) > new["campaign_id"].map(catalog_caps(catalog))]
+    bad = pd.concat([per_day[per_day["pushes"] > 1].assign(rule="one push a day"), over,
                      over_campaign[["user_id", "campaign_id", "frequency"]].assign(rule="campaign weekly cap")])
-    return _result(bad, f"{len(window)} pushes in the plan week of {new['user_id'].nunique()} users within caps",
-                   "cap violations")
+    return _result(bad, f"{len(week)} pushes in the plan week of {new['user_id'].nunique()} users within caps "
+                        "over every 7-day window", "cap violations")
+
+
+def catalog_caps(catalog: Catalog) -> pd.Series:
+    """Campaign id -> its `frequency.weekly_cap`."""
+    return pd.Series({c.id: c.frequency.weekly_cap for c in catalog.campaigns}, dtype="int64")
+
+
+def window_problems(pushes: pd.DataFrame, catalog: Catalog, country: str, date: dt.date,
+                    users: pd.Series | None = None) -> pd.DataFrame:
+    """Windows of 7 days touching the week from `date` in which a user has more pushes than the country's cap, or
+    more of one campaign than its weekly cap (`pushes`: user_id, campaign_id, send_date, one row per push; only
+    `users` when given): user_id, campaign_id (for a campaign's cap), window_start, pushes, cap, rule."""
+    since, last = date - dt.timedelta(days=PLAN_DAYS - 1), date + dt.timedelta(days=PLAN_DAYS - 1)
+    if users is not None:
+        pushes = pushes[pushes["user_id"].isin(users)]
+    cap = catalog.policies[country].max_weekly_pushes
+    out = [rolling_overflows(pushes, cap, ("user_id",), since, last).assign(rule=f"{cap} pushes in 7 days")]
+    if "campaign_id" in pushes.columns:
+        out.append(rolling_overflows(pushes, catalog_caps(catalog), ("user_id", "campaign_id"), since, last)
+                   .assign(rule="campaign weekly cap in 7 days"))
+    return pd.concat(out, ignore_index=True)
 
 
 def _budget(ledger: pd.DataFrame, d: pd.DataFrame, catalog: Catalog, country: str, date: dt.date
@@ -130,8 +151,14 @@ def _shares(d: pd.DataFrame, catalog: Catalog, min_rows: int = 200) -> tuple[boo
                         f"campaigns with at least {min_rows} decisions", "group shares off the catalog's")
 
 
-def outbox_problems(outbox: pd.DataFrame, decisions: pd.DataFrame, users: pd.DataFrame) -> list[str]:
-    """Problems that must stop an outbox before delivery (empty when it may go)."""
+def outbox_problems(outbox: pd.DataFrame, decisions: pd.DataFrame, users: pd.DataFrame,
+                    catalog: Catalog | None = None, earlier: pd.DataFrame | None = None,
+                    date: dt.date | None = None) -> list[str]:
+    """Problems that must stop an outbox before delivery (empty when it may go).
+
+    With the `catalog`, the outbox's first send `date` and the `earlier` outboxes (rows of the twelve plan dates
+    before, at least user_id, campaign_id and send_date), the caps are checked over every 7-day window that a
+    push of this outbox falls in."""
     problems = []
     if outbox["idempotency_key"].duplicated().any():
         keys = outbox.loc[outbox["idempotency_key"].duplicated(), "idempotency_key"].head(3).tolist()
@@ -144,10 +171,21 @@ def outbox_problems(outbox: pd.DataFrame, decisions: pd.DataFrame, users: pd.Dat
     off = outbox[~outbox["user_id"].map(opted).fillna(False).astype(bool)]
     if len(off):
         problems.append(f"pushes to users who do not accept pushes: {off['user_id'].head(3).tolist()}")
+    columns = ["user_id", "campaign_id", "send_date"]
+    pushes = pd.concat([outbox[columns], *([earlier[columns]] if earlier is not None and len(earlier) else [])],
+                       ignore_index=True)
+    pushes = pushes[pushes["user_id"].isin(outbox["user_id"])]
     if len(outbox):
-        per_day = outbox.groupby(["user_id", "send_date"]).size()
+        ahead = pushes[pushes["send_date"] >= outbox["send_date"].min()]
+        per_day = ahead.groupby(["user_id", "send_date"]).size()
         twice = per_day[per_day > 1]
         if len(twice):
             shown = ", ".join(f"user {u} on {pd.Timestamp(d).date()}" for u, d in twice.index[:3])
             problems.append(f"more than one push to a user on one day: {len(twice)} cases, e.g. {shown}")
+    if catalog is not None and date is not None and len(outbox):
+        over = window_problems(pushes, catalog, str(outbox["country"].iloc[0]), date)
+        if len(over):
+            shown = ", ".join(f"user {r.user_id}: {r.pushes:g} pushes from {r.window_start} ({r.rule})"
+                              for r in over.head(3).itertuples())
+            problems.append(f"caps exceeded in a 7-day window: {len(over)} cases, e.g. {shown}")
     return problems

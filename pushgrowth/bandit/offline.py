@@ -19,7 +19,7 @@ import pandas as pd
 from pushgrowth.bandit import ope
 from pushgrowth.bandit.data import LABELS, reward_kind, reward_of
 from pushgrowth.bandit.model import RewardModel
-from pushgrowth.bandit.policy import Options, Scores, schedule_mask
+from pushgrowth.bandit.policy import Options, Scores, logged_room, schedule_mask
 from pushgrowth.bandit.serving import ServingPolicy
 from pushgrowth.campaigns import Catalog
 from pushgrowth.domain import PLAN_DAYS
@@ -113,7 +113,7 @@ def _campaign_terms(rows: pd.DataFrame, c, policies: dict[str, ServingPolicy], q
         day = pd.Timestamp(date).date() if not isinstance(date, dt.date) else date
         bits = group["free_days"].astype(int).to_numpy()
         free = ((bits[:, None] >> np.arange(PLAN_DAYS)) & 1).astype(bool)
-        mask = schedule_mask(free, group["capacity"].astype(int).to_numpy(), options.space, day)
+        mask = schedule_mask(free, logged_room(group), options.space, day)
         zero = np.asarray(options.space.coupon_values) == 0
         allowed = np.where(group["coupons_allowed"].fillna(True).astype(bool).to_numpy()[:, None], True,
                            zero[None, :])

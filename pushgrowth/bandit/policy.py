@@ -32,6 +32,7 @@ import numpy as np
 import pandas as pd
 
 from pushgrowth.bandit.features import DIMENSIONS, Context, habits, hour_gap, tone_affinity, weekday_affinity
+from pushgrowth.allocation import windows
 from pushgrowth.bandit.model import RewardModel
 from pushgrowth.domain import PLAN_DAYS, TONES, WEEKDAYS, ActionSpace, plan_send_offsets
 
@@ -312,18 +313,31 @@ _SHARED: list[_SharedScores] = []
 """The active `Scores.shared` caches, innermost last (one at a time in practice)."""
 
 
-def schedule_mask(free_days: np.ndarray, capacity: np.ndarray, space: ActionSpace, date: dt.date) -> np.ndarray:
-    """(users x weekdays x frequencies) booleans: the plan's pushes all land on free days within capacity.
+def schedule_mask(free_days: np.ndarray, room: np.ndarray, space: ActionSpace, date: dt.date) -> np.ndarray:
+    """(users x weekdays x frequencies) booleans: the plan's pushes all land on free days, within the room.
 
     `free_days` is (users x 7): day offsets 0..6 from the decision date without a push already scheduled.
+    `room` is (users x 13), the pushes each user can still take in every 7-day window around the plan
+    (`allocation.windows`), or (users,), the room of the plan's own week alone (decisions logged before
+    rolling windows, and callers with no history).
     """
     free = np.asarray(free_days, dtype=bool)
+    room = np.asarray(room)
     out = np.zeros((free.shape[0], len(space.weekdays), len(space.frequencies)), dtype=bool)
     for w, wd in enumerate(space.weekdays):
         for f, freq in enumerate(space.frequencies):
             days = list(plan_send_offsets(date, wd, freq))
-            out[:, w, f] = free[:, days].all(axis=1) & (np.asarray(capacity) >= freq)
+            within = (room >= freq) if room.ndim == 1 else windows.fits(np.isin(np.arange(PLAN_DAYS), days), room)
+            out[:, w, f] = free[:, days].all(axis=1) & within
     return out
+
+
+def logged_room(rows: pd.DataFrame) -> np.ndarray:
+    """The room `schedule_mask` had when the logged `rows` were decided: their `window_room` (every window) or,
+    for rows logged before it existed, their `capacity` (the plan's week)."""
+    if "window_room" in rows.columns and rows["window_room"].notna().all():
+        return windows.decode_room(rows["window_room"])
+    return rows["capacity"].astype(int).to_numpy()
 
 
 @dataclass

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from pushgrowth.allocation.assign import PLAN_COLUMNS
 from pushgrowth.allocation.inputs import previous_window
 from pushgrowth.bandit.data import context_dates, window_start
 from pushgrowth.campaigns.budget import DECISION_COLUMNS, empty_redemptions
@@ -22,6 +23,7 @@ from pushgrowth.storage.datasets import (
     DECISION_LOG,
     DECISIONS,
     ORACLE,
+    OUTBOX,
     RAW,
     USER_FEATURES,
     Dataset,
@@ -50,9 +52,17 @@ def latest_features_date(lake: Path, country: str) -> dt.date | None:
 
 
 def previous_decisions(lake: Path, country: str, date: dt.date) -> pd.DataFrame:
-    """The decisions whose plans may still send pushes on decision day `date`."""
+    """The plans of the decisions whose pushes fall in the 7-day windows around decision day `date`."""
     start, end = previous_window(date)
-    return store.read_range(lake, DECISIONS, country, start=start, end=end)
+    return store.read_range(lake, DECISIONS, country, columns=PLAN_COLUMNS, start=start, end=end)
+
+
+def earlier_outboxes(lake: Path, country: str, date: dt.date) -> pd.DataFrame:
+    """The pushes (user, campaign, send date) of the outboxes whose sends fall in the 7-day windows around the
+    outbox of decision day `date`."""
+    start, end = previous_window(date)
+    return store.read_range(lake, OUTBOX, country, columns=["user_id", "campaign_id", "send_date"],
+                            start=start, end=end)
 
 
 def assignment_frames(lake: Path, country: str, data_date: dt.date) -> dict[str, pd.DataFrame]:

@@ -78,7 +78,8 @@ def make_audiences(user_ids: np.ndarray, campaign_ids: list[str], seed: int, per
 
 def make_scheduled(user_ids: np.ndarray, date: dt.date, seed: int, share: float = 0.5) -> pd.DataFrame:
     """Pushes of earlier plans: for `share` of the users, 1-3 distinct days among date..date+5 (earlier plans
-    reach at most six days ahead), never two on one day; plus a few pushes before `date` that must be ignored."""
+    reach at most six days ahead), never two on one day; plus a few pushes already sent in the days before `date`
+    (they count in the 7-day windows around the plan)."""
     rng = np.random.default_rng(seed)
     rows = []
     for u in user_ids:
@@ -174,6 +175,10 @@ class UserWeek:
     """Pushes of earlier plans in the plan week."""
     left: int
     capacity: int
+    """The room of the plan's own week under the country's cap: min(cap - scheduled, left)."""
+    around: tuple[int, ...] = ()
+    """Offsets (-6..12) of every push of an earlier plan around the plan's week, sent or in flight."""
+    cap: int = 0
 
 
 def user_weeks(inputs: DayInputs) -> dict[int, UserWeek]:
@@ -184,19 +189,33 @@ def user_weeks(inputs: DayInputs) -> dict[int, UserWeek]:
     cap = inputs.catalog.policies[inputs.country].max_weekly_pushes
     sched = inputs.scheduled.copy()
     sched["offset"] = (pd.to_datetime(sched["send_date"]) - pd.Timestamp(inputs.date)).dt.days
+    around = sched[sched["offset"].between(-(PLAN_DAYS - 1), 2 * PLAN_DAYS - 2)]
     sched = sched[(sched["offset"] >= 0) & (sched["offset"] < PLAN_DAYS)]
     taken = sched.groupby("user_id")["offset"].agg(lambda s: frozenset(int(v) for v in s)).to_dict()
     count = sched.groupby("user_id").size().to_dict()
+    every = around.groupby("user_id")["offset"].agg(lambda s: tuple(int(v) for v in s)).to_dict()
     out = {}
     for user, left in aud.groupby("user_id")["weekly_pushes_left"].min().items():
         days = taken.get(user, frozenset())
         n = int(count.get(user, 0))
-        out[int(user)] = UserWeek(days, n, int(left), min(cap - n, int(left)))
+        out[int(user)] = UserWeek(days, n, int(left), min(cap - n, int(left)), every.get(user, ()), cap)
     return out
 
 
-def fits(week: UserWeek, date: dt.date, weekday: int, frequency: int) -> bool:
-    return frequency <= week.capacity and not set(send_offsets(date, weekday, frequency)) & week.taken
+def within_every_window(offsets, cap: int) -> bool:
+    """Brute force: no 7 consecutive days (starting six days before the plan to six days into it) hold more
+    than `cap` of the pushes at `offsets`."""
+    return all(sum(start <= o < start + PLAN_DAYS for o in offsets) <= cap
+               for start in range(-(PLAN_DAYS - 1), PLAN_DAYS))
+
+
+def fits(week: UserWeek, date: dt.date, weekday: int, frequency: int, campaign_cap: int | None = None) -> bool:
+    """A plan fits: no push on a taken day, within the week's room and the campaign's cap, and the country's cap
+    over every 7-day window with the pushes already around it (the scheduled frames here carry no campaign,
+    so the campaign's cap bounds the plan alone)."""
+    new = send_offsets(date, weekday, frequency)
+    return (frequency <= week.capacity and (campaign_cap is None or frequency <= campaign_cap)
+            and not set(new) & week.taken and within_every_window([*week.around, *new], week.cap))
 
 
 def eligible_campaigns(inputs: DayInputs) -> dict[int, list[str]]:
@@ -209,7 +228,8 @@ def eligible_campaigns(inputs: DayInputs) -> dict[int, list[str]]:
     for user, cid in aud[["user_id", "campaign_id"]].drop_duplicates().itertuples(index=False):
         c = campaigns[cid]
         week = weeks[int(user)]
-        if any(fits(week, inputs.date, wd, f) for wd in c.weekday_numbers for f in c.frequency.options):
+        if any(fits(week, inputs.date, wd, f, c.frequency.weekly_cap)
+               for wd in c.weekday_numbers for f in c.frequency.options):
             out.setdefault(int(user), []).append(cid)
     return out
 
@@ -224,6 +244,6 @@ def expected_bau_schedule(c, week: UserWeek, date: dt.date) -> tuple[int, int] |
     for fi in order:
         for k in range(len(weekdays)):
             wd = weekdays[(w0 + k) % len(weekdays)]
-            if fits(week, date, wd, freqs[fi]):
+            if fits(week, date, wd, freqs[fi], c.frequency.weekly_cap):
                 return wd, freqs[fi]
     return None

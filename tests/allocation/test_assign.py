@@ -19,7 +19,7 @@ import pytest
 from pushgrowth.allocation.assign import DECISION_COLUMNS, MAX_PRICE, DayInputs, assign, scheduled_pushes
 from pushgrowth.allocation.groups import assign_groups, unit_hash
 from pushgrowth.allocation.pacing import BudgetState
-from pushgrowth.bandit.policy import Distribution, Options, schedule_mask
+from pushgrowth.bandit.policy import Distribution, Options, logged_room, schedule_mask
 from pushgrowth.decisions import ACTION_FIELDS, SCHEMA, to_table
 from pushgrowth.domain import PLAN_DAYS, WEEKDAYS
 from pushgrowth.plans import trace_id
@@ -34,6 +34,7 @@ from tests.allocation.helpers import (
     make_budgets,
     send_offsets,
     user_weeks,
+    within_every_window,
     with_salt,
     with_targets,
 )
@@ -85,7 +86,7 @@ def policy_distribution(inputs: DayInputs, c, rows: pd.DataFrame) -> tuple[Distr
     """The serving policy's distribution for these logged rows, from what the row logged (masks, price)."""
     options = Options.of_campaign(c)
     ctx = context_of(inputs, rows["user_id"])
-    mask = schedule_mask(free_matrix(rows), rows["capacity"].to_numpy(np.int64), options.space, inputs.date)
+    mask = schedule_mask(free_matrix(rows), logged_room(rows), options.space, inputs.date)
     cost = inputs.policy.expected_cost(ctx, options, c.coupon.cost_share)
     values = np.asarray(options.space.coupon_values)
     allowed = np.where(rows["coupons_allowed"].to_numpy(bool)[:, None], True, values[None, :] == 0)
@@ -136,6 +137,7 @@ def assert_schedules_valid(inputs: DayInputs, d: pd.DataFrame) -> None:
         assert len(days) == int(row.frequency), row
         assert not set(days) & week.taken, f"user {row.user_id}: push on a day already taken {sorted(week.taken)}"
         assert week.scheduled + int(row.frequency) <= cap, f"user {row.user_id}: weekly cap {cap} exceeded"
+        assert within_every_window([*week.around, *days], cap), f"user {row.user_id}: {cap} in some 7 days"
         assert int(row.frequency) <= week.left, f"user {row.user_id}: {row.frequency} > {week.left} pushes left"
         assert int(row.frequency) <= c.frequency.weekly_cap, f"{c.id}: campaign weekly cap"
         assert int(row.frequency) in c.frequency.options
@@ -206,7 +208,7 @@ def test_every_eligible_user_gets_one_eligible_campaign(run, policy, seed):
         assert row["campaign_id"] in eligible[user]
         assert row["candidates"] == len(eligible[user])
         week = weeks[user]
-        assert row["capacity"] == week.capacity
+        assert row["capacity"] == min(week.capacity, inputs.catalog.get(row["campaign_id"]).frequency.weekly_cap)
         assert row["free_days"] == sum(1 << k for k in range(PLAN_DAYS) if k not in week.taken)
 
 

@@ -269,3 +269,38 @@ def test_check_reports_every_problem_at_once(outboxes, population):
     bad = pd.concat([out, out.iloc[[5]], holdout_row], ignore_index=True)
     problems = outbox_problems(bad, d, users)
     assert len(problems) == 4, problems
+
+
+def test_check_catches_a_cap_broken_across_outboxes(outboxes, population, catalog):
+    """Earlier outboxes count: pushes sent in the days before fill the 7-day windows this outbox's pushes
+    fall in (the country's cap and each campaign's)."""
+    d, out = outboxes[("cold", 1)]
+    assert outbox_problems(out, d, population.users, catalog=catalog, earlier=out.iloc[:0], date=DATE) == []
+    first = out.sort_values("send_date").iloc[0]
+    user, day = int(first["user_id"]), pd.Timestamp(first["send_date"])
+    cap = catalog.policies["MLB"].max_weekly_pushes
+    sent = pd.DataFrame({"user_id": user, "campaign_id": "mlb-other",
+                         "send_date": [day - pd.Timedelta(days=k) for k in range(1, cap + 1)]})
+    problems = outbox_problems(out, d, population.users, catalog=catalog, earlier=sent, date=DATE)
+    message = _problem(problems, "7-day window")
+    assert str(user) in message and f"{cap} pushes in 7 days" in message, message
+    # the same pushes two weeks earlier are outside every window: nothing to say
+    old = sent.assign(send_date=sent["send_date"] - pd.Timedelta(days=14))
+    assert outbox_problems(out, d, population.users, catalog=catalog, earlier=old, date=DATE) == []
+    # the campaign's own cap: one more push of the same campaign the day before
+    c = catalog.get(str(first["campaign_id"]))
+    own = pd.DataFrame({"user_id": user, "campaign_id": c.id,
+                        "send_date": [day - pd.Timedelta(days=k) for k in range(1, c.frequency.weekly_cap + 1)]})
+    message = _problem(outbox_problems(out, d, population.users, catalog=catalog, earlier=own, date=DATE),
+                       "7-day window")
+    assert "campaign weekly cap" in message, message
+
+
+def test_check_catches_a_push_on_a_day_an_earlier_outbox_already_took(outboxes, population, catalog):
+    d, out = outboxes[("cold", 1)]
+    first = out.iloc[0]
+    earlier = pd.DataFrame({"user_id": [int(first["user_id"])], "campaign_id": ["mlb-other"],
+                            "send_date": [first["send_date"]]})
+    message = _problem(outbox_problems(out, d, population.users, catalog=catalog, earlier=earlier, date=DATE),
+                       "one day")
+    assert str(int(first["user_id"])) in message

@@ -90,9 +90,9 @@ final as (
     left join recent_plans using (country, campaign_id, user_id)
     left join campaign_pushes_7d using (country, campaign_id, user_id)
     join {{ source('catalog', 'campaigns') }} as c using (campaign_id)
-    -- a campaign's cap holds per plan: its plans never overlap (one a week) and a plan's frequency is within the
-    -- cap. A rolling count of the campaign's recent pushes is reported but not filtered on: it would hold back the
-    -- users whose last plan pushed late in its week (more often bandit plans), and unbalance the groups.
+    -- a campaign's plans never overlap (one a week). A rolling count of its recent pushes is reported but not
+    -- filtered on: it would hold back the users whose last plan pushed late in its week (more often bandit plans)
+    -- and unbalance the groups; allocation instead picks a schedule that keeps every 7-day window within the caps.
     where (recent_plans.last_decision_date is null or recent_plans.last_decision_date <= candidates.date - 6)
         and candidates.pushes_7d < candidates.max_weekly_pushes
 )

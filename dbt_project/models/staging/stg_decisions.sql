@@ -30,6 +30,7 @@ renamed as (
         coupons_allowed,
         free_days,
         capacity,
+        window_room,
         campaign_value,
         campaign_pick,
         candidates,

@@ -191,8 +191,10 @@ def push_outbox(context: dg.AssetExecutionContext, home: HomeResource, delivery:
     date = data_date + dt.timedelta(days=1)
     users = store.read_frame(h.lake, RAW["users"], country, data_date)
     decisions = _decisions(h, country, data_date)
-    outbox = build_outbox(decisions, published_catalog(h.lake), users, date)
-    problems = checks.outbox_problems(outbox, decisions, users)
+    catalog = published_catalog(h.lake)
+    outbox = build_outbox(decisions, catalog, users, date)
+    problems = checks.outbox_problems(outbox, decisions, users, catalog=catalog,
+                                      earlier=reads.earlier_outboxes(h.lake, country, date), date=date)
     if problems:
         raise dg.Failure(description=f"outbox {country} {date} refused: " + "; ".join(problems[:5]))
     if store.exists(h.lake, OUTBOX, country, date):  # a day already handed to delivery
