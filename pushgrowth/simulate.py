@@ -15,6 +15,7 @@ import contextlib
 import datetime as dt
 import json
 import os
+import sys
 from collections.abc import Callable, Iterator
 from concurrent import futures
 from dataclasses import dataclass, field
@@ -168,14 +169,33 @@ def _execute(job_name: str, partition_key, chain: ChainResult, label: str, tags:
             (contextlib.redirect_stdout(out) if out else contextlib.nullcontext()), \
             (contextlib.redirect_stderr(out) if out else contextlib.nullcontext()), timing.stage("dagster"):
         # dbt echoes its log, MLflow announces registrations: the log file gets them, not the console
-        outcome = job.execute_in_process(partition_key=partition_key, instance=_WORKER["instance"], tags=tags,
-                                         raise_on_error=False, run_config=QUIET)
+        outcome = job.execute_in_process(partition_key=partition_key, instance=_WORKER["instance"],
+                                         tags={**(tags or {}), DRIVER_TAG: DRIVER}, raise_on_error=False,
+                                         run_config=QUIET)
     chain.timings = timing.add(chain.timings, timing.take())
     if not outcome.success:
         chain.failures.append(f"{label}: {_failure_message(outcome)}")
     if needed is not None:
         return any(e.step_key == needed for e in outcome.get_step_success_events())
     return outcome.success
+
+
+DRIVER_TAG, DRIVER = "pushgrowth/driver", "simulate"
+"""The tag on every run the simulation executes in its own processes (no run worker or daemon owns them)."""
+
+
+def release_dead_runs(instance: dg.DagsterInstance) -> list[str]:
+    """Mark as failed the runs a killed simulation left in flight, and say which (call it holding `driving`: no
+    other simulation of this home is alive, so no run it tagged can still be running). Its locks need nothing:
+    the warehouse and MLflow locks are OS file locks, released when their process dies."""
+    in_flight = [dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.STARTED,
+                 dg.DagsterRunStatus.CANCELING]
+    released = []
+    for run in instance.get_runs(dg.RunsFilter(statuses=in_flight, tags={DRIVER_TAG: DRIVER})):
+        instance.report_run_failed(run, "the simulation that ran it was killed; `simulate --resume` runs its "
+                                        "day again")
+        released.append(f"{run.job_name} {run.tags.get('dagster/partition', '')} ({run.run_id[:8]})".strip())
+    return released
 
 
 STAGES = ("raw", "refresh", "model", "assign")
@@ -416,6 +436,10 @@ def _simulate(home: Home, config: WorldConfig, days: int, resume: bool, on_day, 
     if not resume:
         (home.root / "simulate_cursor.json").unlink(missing_ok=True)
     loop = Loop(home, world, workers, profile=profile, on_stage=on_stage)
+    released = release_dead_runs(loop.instance)
+    if released:
+        print(f"resume: {len(released)} runs of a killed simulation were left in flight, now marked failed: "
+              f"{', '.join(released[:5])}{' ...' if len(released) > 5 else ''}", file=sys.stderr)
     results = []
     try:
         for _ in range(days):

@@ -380,6 +380,59 @@ def test_resume_continues_the_saved_world(run):
     assert [r for r in more.days[0].runs if r.startswith("ML")] == ["MLA|2026-09-04", "MLB|2026-09-04"]
 
 
+KILL_GUARD_SECONDS = 300
+"""Hang guards, not speed targets: the killed simulation reaches its dbt build in well under a minute, and the
+resumed day takes about one."""
+
+
+def test_a_simulation_killed_mid_day_resumes_without_help(run, tmp_path, monkeypatch):
+    """SIGKILL while a day's dbt build holds the warehouse lock, then `simulate --resume`: the runs the killed
+    process left in flight are marked failed (and said so), nothing waits on a lock, and the day runs again to
+    the World and its outboxes."""
+    import os
+    import shutil
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    from pushgrowth.simulate import DRIVER, DRIVER_TAG, REFRESH_JOB
+
+    home, _ = run
+    copy = Home(tmp_path / "copy")
+    shutil.copytree(home.root, copy.root, ignore=shutil.ignore_patterns("*.lock", "*.lock.pid"))
+    day = World.load(copy.world).today
+    env = {**os.environ, "PUSHGROWTH_HOME": str(copy.root), "DAGSTER_HOME": str(copy.dagster)}
+    command = [str(Path(sys.executable).with_name("pushgrowth")), "simulate", "--days", "1", "--resume"]
+    killed = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                              start_new_session=True)
+    monkeypatch.setenv("DAGSTER_HOME", str(copy.dagster))  # the instance's storage is found through it
+    instance = dg.DagsterInstance.from_config(str(copy.dagster))
+    try:
+        started = time.monotonic()
+        while not [r for r in instance.get_runs(dg.RunsFilter(statuses=[dg.DagsterRunStatus.STARTED],
+                                                              tags={DRIVER_TAG: DRIVER}))
+                   if r.job_name == REFRESH_JOB]:
+            assert killed.poll() is None, "the simulation ended before its dbt build could be interrupted"
+            assert time.monotonic() - started < KILL_GUARD_SECONDS, "no dbt build started"
+            time.sleep(0.5)
+    finally:
+        os.killpg(killed.pid, signal.SIGKILL)
+        killed.wait()
+    left = instance.get_runs(dg.RunsFilter(statuses=[dg.DagsterRunStatus.STARTED], tags={DRIVER_TAG: DRIVER}))
+    assert left, "the kill left no run in flight: nothing to resume from"
+    resumed = subprocess.run(command, env=env, capture_output=True, text=True, timeout=KILL_GUARD_SECONDS)
+    assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
+    assert "marked failed" in resumed.stderr and left[0].run_id[:8] in resumed.stderr, resumed.stderr[-2000:]
+    assert all(instance.get_run_by_id(r.run_id).status == dg.DagsterRunStatus.FAILURE for r in left)
+    assert World.load(copy.world).today == day + dt.timedelta(days=1)
+    for country in CONFIG.users:
+        outbox = pd.read_parquet(FileDelivery(copy.outbox).path(country, day + dt.timedelta(days=1)))
+        assert len(outbox) and outbox["idempotency_key"].is_unique
+    instance.dispose()
+
+
 def test_every_stage_of_the_loop_is_timed_in_whichever_process_ran_it(run):
     from pushgrowth.timing import STAGES
 

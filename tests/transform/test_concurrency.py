@@ -23,7 +23,8 @@ COUNTRIES = ("MLA", "MLB", "MLM")
 
 HANG_GUARD_SECONDS = 600
 """Not a speed target (the refreshes take well under a minute): a bound after which a stuck worker fails the test
-with the countries that did not finish (before pytest-timeout's 900 s), instead of holding the suite until CI's time runs out."""
+with the countries that did not finish (before pytest-timeout's 900 s), instead of holding the suite until CI's
+time runs out."""
 
 
 def _refresh(root: str, dagster_home: str, country: str) -> tuple[str, bool, str]:
