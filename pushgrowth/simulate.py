@@ -63,15 +63,27 @@ storage:
       base_dir:
         env: DAGSTER_HOME
 # runs the daemon launches (automation, sensors, the safety net, backfills) queue: at most 4 at once and one per
-# country, so a backfill of many days goes a country-day at a time per country (simulate runs in process: no queue)
+# country, so a backfill of many days goes a country-day at a time per country (simulate runs in process: no queue);
+# the coordinator is Dagster's queue that first tags every partitioned run with its country (pushgrowth/country)
+run_coordinator:
+  module: pushgrowth.defs.run_queue
+  class: CountryRunCoordinator
 concurrency:
   runs:
     max_concurrent_runs: 4
     tag_concurrency_limits:
-      - key: dagster/partition/country
+      - key: pushgrowth/country
         value:
           applyLimitPerUniqueValue: true
         limit: 1
+# a run whose worker died (SIGKILL, OOM, a lost machine) would hold its country's one slot forever: the monitoring
+# daemon fails runs that never start within 5 minutes or run longer than an hour (a country-day takes minutes)
+run_monitoring:
+  enabled: true
+  start_timeout_seconds: 300
+  cancel_timeout_seconds: 300
+  max_runtime_seconds: 3600
+  poll_interval_seconds: 60
 """
 
 

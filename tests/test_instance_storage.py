@@ -70,6 +70,16 @@ def test_a_home_folder_instance_uses_the_pooled_storage(home):
     assert (home.dagster / "history" / "runs.db").exists()
 
 
+def test_run_monitoring_frees_the_slot_of_a_run_whose_worker_died(home):
+    """The daemon's run queue allows one run per country: a run left STARTED by a killed worker would block its
+    country for good, so the home's instance monitors runs and fails those past a start timeout or a maximum
+    runtime (well above a country-day's minutes)."""
+    instance = dg.DagsterInstance.get()
+    assert instance.run_monitoring_enabled
+    assert 0 < instance.run_monitoring_start_timeout_seconds <= 600
+    assert 600 < instance.run_monitoring_max_runtime_seconds <= 3600
+
+
 def test_engines_beyond_the_limit_are_disposed(tmp_path, monkeypatch):
     monkeypatch.setattr(instance_storage, "MAX_ENGINES", 3)
     monkeypatch.setattr(instance_storage, "_ENGINES", type(instance_storage._ENGINES)())
@@ -82,3 +92,39 @@ def test_engines_beyond_the_limit_are_disposed(tmp_path, monkeypatch):
     assert instance_storage.engine(urls[0]) is not engines[0]  # evicted before, so made anew
     assert len(instance_storage._ENGINES) == 3
     assert [k[1] for k in instance_storage._ENGINES] == [urls[3], urls[4], urls[0]]
+
+
+@pytest.mark.parametrize("partition,country", [("MLB|2026-09-03", "MLB"), ("MLM", "MLM"), ("2026-09-03", None)])
+def test_a_run_launched_with_only_its_partition_is_queued_under_its_countrys_limit(home, partition, country):
+    """The GraphQL client, the Python API and `dagster asset materialize --partition` send only
+    `dagster/partition`, and the model job's runs have one dimension: the queue adds `pushgrowth/country`, the tag
+    the one-run-per-country limit keys on, and leaves Dagster's partition tags alone."""
+    from dagster._core.run_coordinator import SubmitRunContext
+
+    from pushgrowth.defs.run_queue import COUNTRY_TAG, CountryRunCoordinator
+
+    instance = dg.DagsterInstance.get()
+    coordinator = instance.run_coordinator
+    assert isinstance(coordinator, CountryRunCoordinator)
+    limits = instance.get_concurrency_config().run_queue_config.tag_concurrency_limits
+    assert {"key": COUNTRY_TAG, "value": {"applyLimitPerUniqueValue": True}, "limit": 1} in limits
+
+    @dg.op
+    def noop():
+        return None
+
+    @dg.job
+    def noop_job():
+        noop()
+
+    from dagster._core.remote_origin import RegisteredCodeLocationOrigin, RemoteJobOrigin, RemoteRepositoryOrigin
+
+    # the queue keeps where to launch the run from: a registered location's name is enough to queue it
+    origin = RemoteJobOrigin(RemoteRepositoryOrigin(RegisteredCodeLocationOrigin("pushgrowth.definitions"),
+                                                    "__repository__"), "noop_job")
+    run = instance.create_run_for_job(noop_job, tags={"dagster/partition": partition}, remote_job_origin=origin)
+    queued = coordinator.submit_run(SubmitRunContext(run, workspace=None))
+    assert queued.status == dg.DagsterRunStatus.QUEUED
+    assert queued.tags.get(COUNTRY_TAG) == country
+    assert queued.tags["dagster/partition"] == partition
+    assert not any(k.startswith("dagster/partition/") for k in queued.tags)

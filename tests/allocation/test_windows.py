@@ -129,7 +129,7 @@ def test_assign_never_puts_more_than_a_cap_into_any_seven_days(catalog, policies
     cap = catalog.policies["MLB"].max_weekly_pushes
     caps = {c: catalog.get(c).frequency.weekly_cap for c in ids}
 
-    @settings(max_examples=25, deadline=None)
+    @settings(max_examples=12, deadline=None)
     @given(_histories(users, ids, cap, caps))
     def check(history):
         inputs = build_inputs(policies[policy], 5, users=60, campaign_ids=ids, scheduled=history)

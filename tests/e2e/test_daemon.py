@@ -375,6 +375,8 @@ def test_a_partition_run_launched_through_the_graphql_client_succeeds(daemon, da
     runs = [r for r in daemon.runs() if r.job_name == "raw_extracts_job" and r.run_id not in before]
     ours = [r for r in runs if r.run_id == run_id]
     assert ours and ours[0].tags.get("dagster/partition") == NEXT_KEY and "dagster/sensor_name" not in ours[0].tags
+    # the queue tagged it with its country, so the one-run-per-country limit applies to it as to a UI launch
+    assert ours[0].tags.get("pushgrowth/country") == "MLA", ours[0].tags
     # the landing sensor requests the same drop (its run_key dedups only its own requests): it must succeed too
     start = time.monotonic()
     while True:
