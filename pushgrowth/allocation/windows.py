@@ -35,11 +35,16 @@ MAX_ROOM = 9
 """Room is logged as one digit per window; caps are at most 7 (one push a day), so nothing is cut."""
 
 
-def _window_sums(counts: np.ndarray) -> np.ndarray:
-    """(..., 13): the sums of (..., 19) counts on the offsets of `SPAN` over each window of `WINDOW_STARTS`."""
+def _rolling(counts: np.ndarray) -> np.ndarray:
+    """(..., days - 6): the sums of (..., days) daily counts over every 7 consecutive days, earliest first."""
     counts = np.asarray(counts, dtype=np.int64)
     total = np.concatenate([np.zeros((*counts.shape[:-1], 1), np.int64), np.cumsum(counts, axis=-1)], axis=-1)
-    return total[..., PLAN_DAYS:] - total[..., : len(WINDOW_STARTS)]
+    return total[..., PLAN_DAYS:] - total[..., : counts.shape[-1] - PLAN_DAYS + 1]
+
+
+def _window_sums(counts: np.ndarray) -> np.ndarray:
+    """(..., 13): the sums of (..., 19) counts on the offsets of `SPAN` over each window of `WINDOW_STARTS`."""
+    return _rolling(counts)
 
 
 def plan_windows(days: np.ndarray) -> np.ndarray:
@@ -113,8 +118,7 @@ def rolling_overflows(pushes: pd.DataFrame, cap: int | pd.Series, keys: tuple[st
     keyed = grouped.size().reset_index()[list(keys)]
     counts = np.zeros((len(keyed), days), dtype=np.int64)
     np.add.at(counts, (codes, offsets[inside]), 1)
-    total = np.concatenate([np.zeros((len(keyed), 1), np.int64), np.cumsum(counts, axis=1)], axis=1)
-    sums = total[:, PLAN_DAYS:] - total[:, : days - PLAN_DAYS + 1]
+    sums = _rolling(counts)
     limit = (keyed[keys[-1]].map(cap).to_numpy(np.float64) if isinstance(cap, pd.Series)
              else np.full(len(keyed), float(cap)))
     who, start = np.nonzero(sums > limit[:, None])
