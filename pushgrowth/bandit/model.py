@@ -19,14 +19,17 @@ import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
 from pushgrowth.bandit.data import check_window
 from pushgrowth.bandit.features import FeatureSpec
 from pushgrowth.hashing import unit_hash
+
+if TYPE_CHECKING:
+    import lightgbm as lgb
 
 HEADS: dict[str, dict] = {
     "open": {"objective": "cross_entropy", "label": "reward_open", "weight": "pushes_delivered"},
@@ -142,6 +145,8 @@ class RewardModel:
     @classmethod
     def load(cls, path: Path) -> RewardModel:
         path = Path(path)
+        import lightgbm as lgb  # on first use: it (and scikit-learn behind it) costs every process ~2 s to import
+
         meta = json.loads((path / "model.json").read_text())
         order = meta.get("head_order") or list(meta["heads"])  # prediction columns keep the training order
         heads = {name: Head(name, lgb.Booster(model_str=(path / f"{name}.txt").read_text()),
@@ -209,6 +214,8 @@ def _enough(y: np.ndarray, objective: str, config: TrainConfig) -> bool:
 
 def _fit_head(name: str, objective: str, x: np.ndarray, y: np.ndarray, w: np.ndarray | None, valid: np.ndarray,
               spec: FeatureSpec, config: TrainConfig) -> Head:
+    import lightgbm as lgb  # see RewardModel.load
+
     params = {"num_threads": lightgbm_threads(), **config.params, "objective": objective, "seed": config.seed,
               "interaction_constraints": spec.interaction_constraints()}
     if objective == "regression":

@@ -66,7 +66,6 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import pandas as pd
 import scipy.linalg
-import statsmodels.api as sm
 from numpy.typing import NDArray
 from scipy.stats import norm
 from scipy.stats import t as student_t
@@ -226,7 +225,9 @@ def _cluster_fit(y: FloatArray, x: FloatArray, clusters: NDArray[np.int64],
     kept = np.sort(pivots[:rank])
     x_kept = x[:, kept]
     basis = np.linalg.lstsq(x_kept, x, rcond=None)[0]
-    model = sm.OLS(y, x_kept) if weights is None else sm.WLS(y, x_kept, weights=weights)
+    from statsmodels.regression.linear_model import OLS, WLS  # on first use: statsmodels.api costs ~1.4 s
+
+    model = OLS(y, x_kept) if weights is None else WLS(y, x_kept, weights=weights)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         result = model.fit(cov_type="cluster", cov_kwds={"groups": clusters}, use_t=True)
