@@ -104,7 +104,10 @@ def _column(context: Context, name: str) -> np.ndarray:
     if isinstance(context, pd.DataFrame):
         if name not in context.columns:
             return np.full(len(context), np.nan)
-        return pd.to_numeric(context[name], errors="coerce").to_numpy(np.float64, na_value=np.nan)
+        column = context[name]
+        if column.dtype == np.float64:  # the usual case, without to_numeric's checks
+            return column.to_numpy(np.float64, copy=True)
+        return pd.to_numeric(column, errors="coerce").to_numpy(np.float64, na_value=np.nan)
     return context[name]
 
 

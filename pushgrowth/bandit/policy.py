@@ -361,16 +361,16 @@ class Distribution:
 
     def sample(self, rng: np.random.Generator) -> tuple[dict[str, np.ndarray], np.ndarray]:
         """Draw one joint action per user; returns option indices per dimension and the exact propensity."""
-        n = len(self)
-        u = rng.random((n, 4))
-        coupon = _inverse_cdf(self.coupon, u[:, 0])
-        template = _inverse_cdf(self.template, u[:, 1])
-        hour = _inverse_cdf(self.hour, u[:, 2])
-        flat = _inverse_cdf(self.schedule.reshape(n, -1), u[:, 3])
-        n_f = self.schedule.shape[2]
-        idx = {"coupon": coupon, "template": template, "hour": hour, "weekday": flat // n_f,
-               "frequency": flat % n_f}
+        idx = self._draw(rng.random((len(self), 4)))
         return idx, self.probability(idx)
+
+    def _draw(self, u: np.ndarray) -> dict[str, np.ndarray]:
+        """Option indices of the joint actions drawn with uniforms `u` (... x users x 4, one per block)."""
+        n = len(self)
+        flat = _inverse_cdf(self.schedule.reshape(n, -1), u[..., 3])
+        n_f = self.schedule.shape[2]
+        return {"coupon": _inverse_cdf(self.coupon, u[..., 0]), "template": _inverse_cdf(self.template, u[..., 1]),
+                "hour": _inverse_cdf(self.hour, u[..., 2]), "weekday": flat // n_f, "frequency": flat % n_f}
 
     def probability(self, idx: dict[str, np.ndarray]) -> np.ndarray:
         """P(the joint action with these option indices) under this distribution, per user."""
@@ -400,21 +400,33 @@ class Distribution:
                     + (self.template * scores.deltas["template"]).sum(1)
                     + (self.hour * scores.deltas["hour"]).sum(1)
                     + (flat * wf).sum(1))
-        total = np.zeros(len(self))
-        for _ in range(samples):
-            idx, _ = self.sample(rng)
-            total += scores.value(idx)
+        n = len(self)
+        total = np.zeros(n)
+        # the draws of many samples at once (the same stream as one `sample` after another), in chunks that keep
+        # the comparison arrays (samples x users x options) near MC_CHUNK elements
+        widest = max(self.coupon.shape[1], self.template.shape[1], self.hour.shape[1],
+                     self.schedule.shape[1] * self.schedule.shape[2], 1)
+        per = max(1, MC_CHUNK // max(n * widest, 1))
+        for start in range(0, samples, per):
+            values = scores.value(self._draw(rng.random((min(per, samples - start), n, 4))))
+            for value in values:  # one sample after another, as the sum was always taken
+                total += value
         return total / samples
 
 
+MC_CHUNK = 4_000_000
+"""Elements of the comparison arrays `expected_value` builds for a chunk of its Monte Carlo samples."""
+
+
 def _inverse_cdf(p: np.ndarray, u: np.ndarray) -> np.ndarray:
+    """The option each uniform of `u` (users, or draws x users) lands on under its user's row of `p`."""
     cdf = np.cumsum(p, axis=1)
     cdf[:, -1] = np.inf  # guards against rounding: u < 1 always lands on an option
-    idx = (u[:, None] >= cdf).sum(axis=1)
+    idx = (u[..., None] >= cdf).sum(axis=-1)
     # never land on a zero-probability option through rounding at the boundaries
-    bad = p[np.arange(len(u)), idx] <= 0
+    bad = p[np.arange(p.shape[0]), idx] <= 0
     if bad.any():
-        idx[bad] = p[bad].argmax(axis=1)
+        idx = np.where(bad, p.argmax(axis=1), idx)
     return idx
 
 
@@ -530,6 +542,8 @@ def habit_priors(scores: Scores, options: Options, config: PolicyConfig,
     without habits (or without a push history)."""
     if context is None or not scores.is_probability:
         return {}
+    if isinstance(context, pd.DataFrame):
+        context = habits(context)  # each column read once, not once per weekday and tone
     priors = {}
     if config.weekday_habit:
         n = len(scores.base)
