@@ -167,7 +167,7 @@ def _validate(decisions: pd.DataFrame, columns: Iterable[str]) -> None:
         nulls = int(decisions[column].isna().sum())
         if nulls:
             raise ValueError(f"column {column!r} has {nulls} null value(s); drop or fill them first")
-    unknown = sorted(set(decisions["group"].astype(str)) - set(GROUPS))
+    unknown = sorted(set(decisions["group"].astype(str).unique()) - set(GROUPS))
     if unknown:
         raise ValueError(f"unknown group label(s) in decisions: {', '.join(unknown)}; known: {', '.join(GROUPS)}")
 
