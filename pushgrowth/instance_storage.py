@@ -8,7 +8,8 @@ statements) and opening and closing connections was most of the time Dagster spe
 20 assets with 20 checks (140 events): 1.35 s with the stock storage, 1.07 s with one engine per database file,
 0.54 s with its connections pooled too.
 
-Nothing else changes: every query still runs in its own transaction, committed at once, so a pooled connection
+Connections commit with `synchronous=NORMAL` (see `_synchronous_normal`). Otherwise nothing changes: every
+query still runs in its own transaction, committed at once, so a pooled connection
 holds no lock while it waits; several processes (the daemon, the webserver, the simulation's workers) share the
 files exactly as with the stock storage, whose files and layout these are. A process keeps engines for the
 `MAX_ENGINES` database files it used last (a run's event log is a file of its own) and closes the rest; an
@@ -39,7 +40,7 @@ from dagster._core.storage.sqlite_storage import (
     _schedule_directory,
 )
 from dagster._serdes import ConfigurableClassData
-from sqlalchemy import create_engine
+from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.pool import QueuePool
 
@@ -62,12 +63,23 @@ def engine(conn_string: str, **connect_args) -> Engine:
             found = _ENGINES[key] = create_engine(
                 conn_string, poolclass=QueuePool, pool_size=1, max_overflow=8,
                 connect_args={**connect_args, "check_same_thread": False})  # handed between threads, never shared
+            event.listen(found, "connect", _synchronous_normal)
             while len(_ENGINES) > MAX_ENGINES:
                 _, old = _ENGINES.popitem(last=False)
                 old.dispose()
         else:
             _ENGINES.move_to_end(key)
     return found
+
+
+def _synchronous_normal(dbapi_connection, _record) -> None:
+    """`synchronous=NORMAL` on each new connection (Dagster puts the files in WAL mode): a commit no longer waits
+    for the disk (0.37 ms against 0.04 ms a commit here, and a country-day commits ~1,800 times). SQLite's WAL
+    mode stays consistent after any crash; what a power loss, not a killed process, may lose is the last
+    commits, and Dagster's run monitoring then sees the run as failed."""
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
 
 
 class PooledSqliteEventLogStorage(SqliteEventLogStorage):
