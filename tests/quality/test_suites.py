@@ -150,6 +150,33 @@ def test_data_docs_are_built_under_the_home_folder(busy_days, home):
     assert (home.root / "gx" / "gx" / "great_expectations.yml").is_file()
 
 
+def test_data_docs_compile_their_templates_once_per_process(busy_days, home, monkeypatch):
+    """GX builds new views for every publish; the site's views share compiled templates, so only the first
+    publish of a process compiles them, and later pages are rendered all the same."""
+    import jinja2
+
+    from pushgrowth.quality import docs_views
+
+    frame = quality.to_frame(busy_days[DAY]["opt_outs"])
+    docs = home.reports / "data_docs"
+    docs_views.TEMPLATES.clear()
+    compiled = []
+    compile_ = jinja2.Environment.compile
+    monkeypatch.setattr(jinja2.Environment, "compile",
+                        lambda self, *args, **kwargs: compiled.append(1) or compile_(self, *args, **kwargs))
+    pages = []
+    for day in range(3):
+        before = len(compiled)
+        result = quality.validate(frame, "raw_opt_outs", data_docs_dir=docs, gx_root=home.root / "gx",
+                                  run_name=f"MLA day {day}")
+        assert result.docs_error is None
+        pages.append(result.data_docs)
+        assert (len(compiled) > before) == (day == 0), (day, len(compiled) - before)
+    assert len(set(pages)) == 3 and all("raw_opt_outs" in page.read_text() for page in pages)
+    index = (docs / "index.html").read_text()
+    assert all(f"MLA%20day%20{day}" in index for day in range(3))  # every run is listed on the index
+
+
 def test_user_features_tone_history_never_has_more_opens_than_pushes(busy_days):
     users = busy_days[DAY]["users"]
     clean = user_features_frame(users)
