@@ -16,6 +16,8 @@ import datetime as dt
 import json
 import os
 import sys
+import threading
+import time
 from collections.abc import Callable, Iterator
 from concurrent import futures
 from dataclasses import dataclass, field
@@ -155,10 +157,32 @@ _WORKER: dict = {}
 """The definitions and the Dagster instance of the run, loaded once (importing them takes seconds)."""
 
 
+PARENT_POLL_SECONDS = 1.0
+"""How often a worker checks that the driver that started it is still alive."""
+
+
+def _exit_with_parent(parent: int) -> None:
+    """End this worker as soon as its driver (`parent`: the pid the driver passed, since its driver may be gone
+    before a worker starts) is no longer its parent. A driver killed on its own (SIGKILL, the OOM killer, a
+    `kill` of its pid) left its workers running its last country-days to the end and beyond, for 40 minutes in
+    one case, competing with whatever ran next; their runs left in flight are released by the next `--resume`
+    (`release_dead_runs`)."""
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(PARENT_POLL_SECONDS)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="pushgrowth-driver-watch", daemon=True).start()
+
+
 def _init_worker(root: str, log: str | None = None, threads: int | None = None, profile: str | None = None,
-                 worker: bool = False) -> None:
+                 worker: bool = False, driver: int | None = None) -> None:
+    """Set up a process that runs the loop's jobs: the driver itself, or (`worker`) one of its workers, which
+    exits as soon as the `driver` process id is no longer its parent."""
     if threads is not None:  # this worker's share of the cores (see bandit.model.THREADS_ENV)
         os.environ.setdefault(THREADS_ENV, str(threads))
+    if driver is not None:
+        _exit_with_parent(driver)
     if worker and log:  # everything a worker prints (libraries' chatter, C extensions too) goes to the log
         with open(log, "a") as out:
             os.dup2(out.fileno(), 1)
@@ -270,7 +294,7 @@ class Loop:
             self.pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
                                             initializer=_init_worker,
                                             initargs=(str(home.root), str(self.log), max(1, cores // workers),
-                                                      str(profile) if profile else None, True))
+                                                      str(profile) if profile else None, True, os.getpid()))
 
     def close(self) -> None:
         if self.pool is not None:

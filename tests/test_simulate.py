@@ -433,6 +433,47 @@ def test_a_simulation_killed_mid_day_resumes_without_help(run, tmp_path, monkeyp
     instance.dispose()
 
 
+def test_workers_end_when_their_driver_is_killed_alone(run, tmp_path):
+    """SIGKILL of the driver's process only (not its group, as the OOM killer or `kill PID` do): its workers
+    notice within seconds and exit instead of running on beside whatever starts next."""
+    import os
+    import shutil
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    import psutil
+
+    home, _ = run
+    copy = Home(tmp_path / "copy")
+    shutil.copytree(home.root, copy.root, ignore=shutil.ignore_patterns("*.lock", "*.lock.pid"))
+    env = {**os.environ, "PUSHGROWTH_HOME": str(copy.root), "DAGSTER_HOME": str(copy.dagster)}
+    command = [str(Path(sys.executable).with_name("pushgrowth")), "simulate", "--days", "2", "--resume",
+               "--workers", "2"]
+    driver = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                              start_new_session=True)
+    try:
+        started = time.monotonic()
+        workers: list[psutil.Process] = []
+        while len(workers) < 2:
+            assert driver.poll() is None, "the simulation ended before its workers started"
+            assert time.monotonic() - started < KILL_GUARD_SECONDS, "no workers started"
+            workers = [p for p in psutil.Process(driver.pid).children()
+                       if "multiprocessing" in " ".join(p.cmdline()) and "resource_tracker" not in " ".join(p.cmdline())]
+            time.sleep(0.5)
+        driver.send_signal(signal.SIGKILL)
+        driver.wait()
+        gone, alive = psutil.wait_procs(workers, timeout=30)
+        assert not alive, f"workers still running 30 s after their driver was killed: {[p.pid for p in alive]}"
+    finally:
+        try:
+            os.killpg(driver.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
 def test_every_stage_of_the_loop_is_timed_in_whichever_process_ran_it(run):
     from pushgrowth.timing import STAGES
 
