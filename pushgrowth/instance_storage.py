@@ -75,8 +75,8 @@ def engine(conn_string: str, **connect_args) -> Engine:
 def _synchronous_normal(dbapi_connection, _record) -> None:
     """`synchronous=NORMAL` on each new connection (Dagster puts the files in WAL mode): a commit no longer waits
     for the disk (0.37 ms against 0.04 ms a commit here, and a country-day commits ~1,800 times). SQLite's WAL
-    mode stays consistent after any crash; what a power loss, not a killed process, may lose is the last
-    commits, and Dagster's run monitoring then sees the run as failed."""
+    mode stays consistent after any crash: a killed process loses nothing, a power loss may lose the last
+    commits."""
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
