@@ -25,7 +25,6 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
-from scipy.stats import norm
 
 FloatArray = NDArray[np.float64]
 NAN = float("nan")
@@ -104,6 +103,8 @@ def _std_error(terms: FloatArray) -> float:
 
 
 def _estimate(name: str, value: float, se: float, alpha: float, n: int, ess: float, max_w: float) -> Estimate:
+    from scipy.stats import norm  # on first use: the definitions import without scipy
+
     z = float(norm.ppf(1 - alpha / 2))
     return Estimate(name, float(value), se, float(value - z * se), float(value + z * se), n, ess, max_w)
 

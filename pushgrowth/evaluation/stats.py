@@ -65,10 +65,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 import pandas as pd
-import scipy.linalg
 from numpy.typing import NDArray
-from scipy.stats import norm
-from scipy.stats import t as student_t
 
 from pushgrowth.domain import GROUPS
 
@@ -217,6 +214,8 @@ def _cluster_fit(y: FloatArray, x: FloatArray, clusters: NDArray[np.int64],
     n_clusters = int(np.unique(clusters).size)
     if n_clusters < 2 or n == 0:
         return None
+    import scipy.linalg  # scipy loads on first use: the definitions import without it
+
     _, r, pivots = scipy.linalg.qr(x, mode="economic", pivoting=True)
     diagonal = np.abs(np.diag(r))
     rank = int(np.sum(diagonal > diagonal.max(initial=0.0) * max(x.shape) * np.finfo(float).eps))
@@ -251,6 +250,8 @@ def _contrast(fit: _Fit | None, contrast: FloatArray, alpha: float, n: int) -> I
     if not (math.isfinite(estimate) and math.isfinite(variance)):
         return Interval.unavailable(n)
     std_error = math.sqrt(max(variance, 0.0))
+    from scipy.stats import t as student_t
+
     half = float(student_t.ppf(1.0 - alpha / 2.0, fit.df)) * std_error
     return Interval(estimate, estimate - half, estimate + half, std_error, n)
 
@@ -504,6 +505,8 @@ def minimum_detectable_effect(std_error: float, alpha: float = 0.05, power: floa
     _check_power(power)
     if not _check_std_error(std_error):
         return NAN
+    from scipy.stats import norm
+
     return float((norm.ppf(1.0 - alpha / 2.0) + norm.ppf(power)) * std_error)
 
 
@@ -514,6 +517,8 @@ def power_above_zero(effect: float, std_error: float, alpha: float = 0.05) -> fl
     _check_alpha(alpha)
     if not _check_std_error(std_error) or not math.isfinite(effect):
         return NAN
+    from scipy.stats import norm
+
     z = norm.ppf(1.0 - alpha / 2.0)
     if std_error == 0:
         return 1.0 if effect > 0 else 0.0
@@ -532,6 +537,8 @@ def exaggeration_ratio(effect: float, std_error: float, alpha: float = 0.05) -> 
         return NAN
     if std_error == 0:
         return 1.0
+    from scipy.stats import norm
+
     a = norm.ppf(1.0 - alpha / 2.0) - effect / std_error
     return float(1.0 + std_error / effect * math.exp(norm.logpdf(a) - norm.logsf(a)))
 

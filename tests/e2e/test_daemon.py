@@ -249,8 +249,11 @@ class Daemon:
 
 
 def _stop(process: subprocess.Popen) -> None:
-    """Interrupt the whole process group (webserver, daemon, code server, run workers, dbt), then kill it."""
-    for sig, wait in ((signal.SIGINT, 30), (signal.SIGKILL, 10)):
+    """Interrupt the whole process group (webserver, daemon, code server, run workers, dbt), then kill it.
+
+    A run still in flight (the next day's chain, which the last test starts) keeps the code server waiting for
+    it after the interrupt; the home is a temporary folder, so after 10 s the group is killed instead."""
+    for sig, wait in ((signal.SIGINT, 10), (signal.SIGKILL, 10)):
         try:
             os.killpg(process.pid, sig)
         except ProcessLookupError:
