@@ -165,21 +165,26 @@ class Options:
 
     def actions(self, idx: dict[str, np.ndarray]) -> pd.DataFrame:
         """The action frame (World / model columns plus template_id) of chosen option indices."""
+        return pd.DataFrame(self.action_columns(idx))
+
+    def action_columns(self, idx: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """`actions` as one array per column (what many campaigns' actions are concatenated from)."""
         s = self.space
         coupon = np.asarray(s.coupon_values, dtype=np.float64)[idx["coupon"]]
         templates = np.asarray([t for t, _ in s.templates], dtype=object)
         tones = np.asarray([tone for _, tone in s.templates], dtype=object)
-        return pd.DataFrame({
-            "coupon_kind": np.where(coupon > 0, s.coupon_kind, "none"),
+        n = len(coupon)
+        return {
+            "coupon_kind": np.where(coupon > 0, s.coupon_kind, "none").astype(object),
             "coupon_value": coupon,
-            "coupon_cap": s.coupon_cap,
+            "coupon_cap": np.full(n, s.coupon_cap, dtype=np.float64),
             "template_id": templates[idx["template"]],
             "tone": tones[idx["template"]],
             "send_hour": np.asarray(s.hours, dtype=np.int64)[idx["hour"]],
             "send_weekday": np.asarray(s.weekdays, dtype=np.int64)[idx["weekday"]],
             "frequency": np.asarray(s.frequencies, dtype=np.int64)[idx["frequency"]],
-            "value_proposition": s.value_proposition,
-        })
+            "value_proposition": np.full(n, s.value_proposition, dtype=object),
+        }
 
     def reference(self, n: int) -> dict[str, np.ndarray]:
         return {d: np.full(n, self.bau[k], dtype=np.int64) for k, d in enumerate(DIMENSIONS)}

@@ -17,6 +17,8 @@ is far below the differences the report shows.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 
@@ -46,6 +48,33 @@ SEARCH_SAMPLE = 2_000
 """Decisions per call whose best plan is searched (None: all)."""
 
 
+@dataclass(frozen=True)
+class _Block:
+    """The decisions of one campaign as the World call needs them: users, cost shares and trace ids (arrays,
+    one per row), the campaign's options, and one option index per row and dimension."""
+
+    users: np.ndarray
+    share: np.ndarray
+    traces: np.ndarray | None
+    options: Options
+    idx: dict[str, np.ndarray]
+
+    @classmethod
+    def of(cls, rows: pd.DataFrame, options: Options, idx: dict[str, np.ndarray]) -> _Block:
+        return cls(rows["user_id"].to_numpy(np.int64), rows["cost_share"].to_numpy(np.float64),
+                   rows["trace_id"].to_numpy(object) if "trace_id" in rows.columns else None, options, idx)
+
+    def __len__(self) -> int:
+        return len(self.users)
+
+    def with_plans(self, idx: dict[str, np.ndarray], take: np.ndarray | None = None) -> _Block:
+        """The same campaign with other plans: `take` picks (and may repeat) rows, `idx` gives their plans."""
+        if take is None:
+            return _Block(self.users, self.share, self.traces, self.options, idx)
+        return _Block(self.users[take], self.share[take], None if self.traces is None else self.traces[take],
+                      self.options, idx)
+
+
 def oracle_values(world: World, country: str, decisions: pd.DataFrame, catalog: Catalog, rounds: int = 2,
                   search_sample: int | None = SEARCH_SAMPLE) -> pd.DataFrame:
     """One row per decision with its oracle value, the BAU plan's value, and (on the search sample) the best."""
@@ -58,40 +87,42 @@ def oracle_values(world: World, country: str, decisions: pd.DataFrame, catalog: 
         searched = point <= np.partition(point, search_sample - 1)[search_sample - 1]
     planned["searched"] = searched
     parts = []
-    blocks = []
+    frames, blocks = [], []
     for cid, rows in planned.groupby("campaign_id", sort=True):
         options = Options.of_campaign(catalog.get(cid))
         idx = _indices(rows, options)
         ok = np.all([v >= 0 for v in idx.values()], axis=0)
-        blocks.append((rows[ok].reset_index(drop=True), options, {d: v[ok] for d, v in idx.items()}))
+        rows = rows[ok].reset_index(drop=True)
+        frames.append(rows)
+        blocks.append(_Block.of(rows, options, {d: v[ok] for d, v in idx.items()}))
+    metrics = [METRIC_OF(r) for r in frames]
     chosen = _evaluate(world, country, blocks)
-    bau = _evaluate(world, country, [(r, o, o.reference(len(r))) for r, o, _ in blocks])
-    masks = [r["searched"].to_numpy() for r, _, _ in blocks]
-    sampled = [(r[m].reset_index(drop=True), o, {d: v[m] for d, v in i.items()})
-               for (r, o, i), m in zip(blocks, masks, strict=True)]
-    best_idx = [dict(i) for _, _, i in sampled]
-    best = [c[METRIC_OF(r)].to_numpy()[m] if len(r) else np.zeros(0)
-            for (r, _, _), c, m in zip(blocks, chosen, masks, strict=True)]
+    bau = _evaluate(world, country, [b.with_plans(b.options.reference(len(b))) for b in blocks])
+    masks = [r["searched"].to_numpy() for r in frames]
+    sampled = [b.with_plans({d: v[m] for d, v in b.idx.items()}, np.flatnonzero(m))
+               for b, m in zip(blocks, masks, strict=True)]
+    best_idx = [dict(b.idx) for b in sampled]
+    best = [c[metric].to_numpy()[m] if len(c) else np.zeros(0)
+            for c, metric, m in zip(chosen, metrics, masks, strict=True)]
     for _ in range(rounds):
         for k, d in enumerate(DIMENSIONS):
             candidates = []
-            for (r, o, _), current in zip(sampled, best_idx, strict=True):
-                n, size = len(r), o.sizes[k]
+            for b, current in zip(sampled, best_idx, strict=True):
+                n, size = len(b), b.options.sizes[k]
                 grid = {dd: np.repeat(v, size) for dd, v in current.items()}
                 grid[d] = np.tile(np.arange(size), n)
-                candidates.append((r.loc[r.index.repeat(size)].reset_index(drop=True), o, grid))
+                candidates.append(b.with_plans(grid, np.repeat(np.arange(n), size)))
             values = _evaluate(world, country, candidates)
-            for j, ((r, o, _), frame) in enumerate(zip(sampled, values, strict=True)):
-                if not len(r):
+            for j, (b, frame) in enumerate(zip(sampled, values, strict=True)):
+                if not len(b):
                     continue
-                size = o.sizes[k]
-                v = frame[METRIC_OF(r)].to_numpy().reshape(len(r), size)
+                size = b.options.sizes[k]
+                v = frame[metrics[j]].to_numpy().reshape(len(b), size)
                 pick = v.argmax(axis=1)
-                improve = v[np.arange(len(r)), pick] > best[j] + 1e-12
+                improve = v[np.arange(len(b)), pick] > best[j] + 1e-12
                 best_idx[j][d] = np.where(improve, pick, best_idx[j][d])
-                best[j] = np.maximum(best[j], v[np.arange(len(r)), pick])
-    for (r, _, _), c, b, bv, m in zip(blocks, chosen, bau, best, masks, strict=True):
-        metric = METRIC_OF(r)
+                best[j] = np.maximum(best[j], v[np.arange(len(b)), pick])
+    for r, metric, c, b, bv, m in zip(frames, metrics, chosen, bau, best, masks, strict=True):
         full = np.full(len(r), np.nan)
         full[m] = np.maximum(bv, c[metric].to_numpy()[m])
         parts.append(r[["trace_id", "country", "date", "user_id", "campaign_id", "group", "objective"]].assign(
@@ -109,16 +140,15 @@ def METRIC_OF(rows: pd.DataFrame) -> str:  # noqa: N802 - reads like the constan
     return METRIC[rows["objective"].iloc[0]]
 
 
-def _evaluate(world: World, country: str, blocks: list[tuple[pd.DataFrame, Options, dict[str, np.ndarray]]]
-              ) -> list[pd.DataFrame]:
-    """Oracle outcomes of many (rows, options, indices) blocks in a single World call."""
+def _evaluate(world: World, country: str, blocks: list[_Block]) -> list[pd.DataFrame]:
+    """Oracle outcomes of many campaign blocks in a single World call (one frame per block, in order)."""
     if not blocks:
         return []
-    actions = pd.concat([o.actions(i) for _, o, i in blocks], ignore_index=True)
-    users = np.concatenate([r["user_id"].to_numpy(np.int64) for r, _, _ in blocks])
-    share = np.concatenate([r["cost_share"].to_numpy(np.float64) for r, _, _ in blocks])
-    traces = (np.concatenate([r["trace_id"].to_numpy(object) for r, _, _ in blocks])
-              if all("trace_id" in r.columns for r, _, _ in blocks) else None)
+    columns = [b.options.action_columns(b.idx) for b in blocks]
+    actions = pd.DataFrame({name: np.concatenate([c[name] for c in columns]) for name in columns[0]})
+    users = np.concatenate([b.users for b in blocks])
+    share = np.concatenate([b.share for b in blocks])
+    traces = (np.concatenate([b.traces for b in blocks]) if all(b.traces is not None for b in blocks) else None)
     out = world.oracle(country, users, actions, cost_share=share, trace_ids=traces)
-    sizes = np.cumsum([0] + [len(r) for r, _, _ in blocks])
+    sizes = np.cumsum([0] + [len(b) for b in blocks])
     return [out.iloc[a:b].reset_index(drop=True) for a, b in zip(sizes[:-1], sizes[1:], strict=True)]
