@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
 import subprocess
@@ -213,6 +214,67 @@ def trace(trace_id: str = typer.Argument(..., help="A trace id (pg-...), as in t
         console.print(f"[bold]{title}[/bold]: {len(story.get(key, []))}")
         for item in story.get(key, []):
             console.print("  " + ", ".join(f"{k}={v}" for k, v in item.items()))
+
+
+@app.command()
+def power(
+    country: str = typer.Option(..., help="Site code whose observed decisions give the variances (e.g. MLB)."),
+    days: str = typer.Option("7,14,28", help="Comma-separated experiment lengths in days."),
+    metric: str = typer.Option("net_revenue", help="Per-decision outcome: net_revenue (local currency), "
+                                                   "converted (share) or opens."),
+    effect: float = typer.Option(None, help="The bandit - BAU difference to detect, in the metric's unit per "
+                                            "decision (e.g. 0.05 BRL); without it, only the detectable effects."),
+    users: int = typer.Option(None, min=2, help="Users in the experiment, every group included (default: the "
+                                                "users the observed decisions reached)."),
+    bandit_share: float = typer.Option(None, help="The bandit's share of the pushed decisions, as in a pilot "
+                                                  "(default: the observed share)."),
+    alpha: float = typer.Option(0.05, help="Two-sided significance level."),
+    target_power: float = typer.Option(0.8, "--power", help="Power to reach."),
+    as_json: bool = typer.Option(False, "--json", help="Print the plan as JSON."),
+) -> None:
+    """How many users for how many days a bandit - BAU comparison needs, from the variances observed so far."""
+    from pushgrowth.defs.reads import decision_log
+    from pushgrowth.evaluation.power import plan
+    from pushgrowth.evaluation.summary import decisions_frame
+
+    home = Home.from_env()
+    code = country.strip().upper()
+    try:
+        lengths = [int(d) for d in days.split(",") if d.strip()]
+    except ValueError:
+        typer.secho(f"--days {days!r}: expected comma-separated whole days, e.g. 7,14,28", fg="red", err=True)
+        raise typer.Exit(2) from None
+    frame = decisions_frame(decision_log(home.lake, code))
+    if not len(frame):
+        typer.secho(f"no decision log of {code} in {home.lake}: run `pushgrowth simulate` (or the daily refresh) "
+                    "first", fg="red", err=True)
+        raise typer.Exit(1)
+    try:
+        sized = plan(frame, lengths, metric, effect, users, bandit_share, alpha=alpha, power=target_power)
+    except ValueError as exc:
+        typer.secho(f"power: {exc}", fg="red", err=True)
+        raise typer.Exit(2) from exc
+    if as_json:
+        print(json.dumps({"country": code, **sized.to_dict()}, indent=2))
+        return
+    t, c = sized.treatment, sized.control
+    console.print(f"{code}, {sized.metric}: observed {t.decisions:,} {t.group} and {c.decisions:,} {c.group} "
+                  f"decisions of {t.users:,} and {c.users:,} users over {t.days} days; per decision sd "
+                  f"{math.sqrt(t.sigma2):.4g} and {math.sqrt(c.sigma2):.4g}, intra-user correlation "
+                  f"{t.rho:.3f} and {c.rho:.3f}; {sized.overlap.share:.0%} of the users in both groups (for "
+                  f"different campaigns), correlated across them by {sized.overlap.kappa:.3f}")
+    members = ", ".join(f"{g} {s:.0%}" for g, s in sized.shares.items())
+    table = Table(title=f"{t.group} - {c.group} on {sized.metric}: alpha {sized.alpha:g}, power {sized.power:g}, "
+                        f"users in {members} (a user is in a group per campaign)")
+    for column in ("days", "users", "decisions", "std error", "detectable effect",
+                   *(("users needed", f"power at {effect:g}") if effect is not None else ())):
+        table.add_column(column, justify="right")
+    for row in sized.rows:
+        extra = ((f"{row.users_needed:,}" if row.users_needed is not None else "never (effect <= 0)",
+                  f"{row.power:.0%}") if effect is not None else ())
+        table.add_row(str(row.days), f"{row.users:,}", f"{row.decisions:,.0f}", f"{row.std_error:.4g}",
+                      f"{row.mde:.4g}", *extra)
+    console.print(table)
 
 
 @app.command()

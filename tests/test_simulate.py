@@ -374,6 +374,36 @@ def test_any_push_can_be_traced_end_to_end(run):
     assert missing.exit_code == 1 and "no decision with trace id" in missing.output
 
 
+def test_power_sizes_an_experiment_from_the_observed_decision_log(run, monkeypatch):
+    from pushgrowth.evaluation.power import plan
+    from pushgrowth.evaluation.summary import decisions_frame
+
+    home, _ = run
+    env = {"PUSHGROWTH_HOME": str(home.root)}
+    out = CliRunner().invoke(app, ["power", "--country", "mlb", "--days", "7,28", "--effect", "0.5", "--json"],
+                             env=env)
+    assert out.exit_code == 0, out.output
+    sized = json.loads(out.output)
+    assert sized["country"] == "MLB" and [p["days"] for p in sized["plans"]] == [7, 28]
+    log = decisions_frame(store.read_range(home.lake, dataset("decision_log"), "MLB"))
+    assert sized["treatment"]["decisions"] == int((log["group"] == "bandit").sum())
+    assert sized == {"country": "MLB", **plan(log, [7, 28], effect=0.5).to_dict()}
+    import io
+
+    from rich.console import Console
+
+    screen = io.StringIO()  # the table goes to the CLI's rich console, bound to the stdout of its import
+    monkeypatch.setattr("pushgrowth.cli.console", Console(file=screen, width=200))
+    table = CliRunner().invoke(app, ["power", "--country", "MLB", "--effect", "0.5"], env=env)
+    shown = screen.getvalue()
+    assert table.exit_code == 0 and "users needed" in shown and "intra-user correlation" in shown, shown
+    for args, message in ((["--country", "MLB", "--days", "a week"], "expected comma-separated whole days"),
+                          (["--country", "MLB", "--metric", "gmv"], "unknown metric 'gmv'"),
+                          (["--country", "MLZ"], "no decision log of MLZ")):
+        bad = CliRunner().invoke(app, ["power", *args], env=env)
+        assert bad.exit_code != 0 and message in bad.output, bad.output
+
+
 def test_resume_continues_the_saved_world(run):
     home, _ = run
     more = simulate(home, CONFIG, days=1, resume=True)
