@@ -72,6 +72,23 @@ def test_room_round_trips_through_the_log():
     assert windows.decode_room([]).shape == (0, 13)
 
 
+def test_the_logged_room_is_each_windows_digit_and_is_clipped_to_one_digit():
+    room = np.random.default_rng(3).integers(-3, 14, (500, 13))
+    expected = ["".join(str(min(max(v, 0), windows.MAX_ROOM)) for v in row) for row in room.tolist()]
+    logged = windows.encode_room(room)
+    assert logged.dtype == object and all(type(v) is str for v in logged) and logged.tolist() == expected
+    assert windows.encode_room(np.zeros((0, 13), np.int64)).shape == (0,)
+
+
+def test_window_sums_are_the_plain_sums_of_every_seven_days():
+    counts = np.random.default_rng(4).integers(0, 4, (200, len(windows.SPAN)))
+    sums = windows.window_room(counts, 12)
+    brute = np.array([[counts[u, s - windows.SPAN[0]: s - windows.SPAN[0] + PLAN_DAYS].sum()
+                       for s in windows.WINDOW_STARTS] for u in range(len(counts))])
+    np.testing.assert_array_equal(sums, np.clip(12 - brute, 0, windows.MAX_ROOM))
+    np.testing.assert_array_equal(windows._rolling(counts), brute)
+
+
 @pytest.mark.parametrize("bad", ["123", None, "12345678901x3"])
 def test_a_malformed_logged_room_is_named(bad):
     with pytest.raises(ValueError, match="window_room: row 1"):
